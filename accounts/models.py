@@ -1,0 +1,300 @@
+"""Who: users, customers and their memberships, API keys and the audit log."""
+
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.tenancy import CustomerOwnedManager, CustomerOwnedQuerySet
+
+
+class Language(models.TextChoices):
+    DANISH = "da", _("Danish")
+    ENGLISH = "en", _("English")
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email, password=None, **extra):
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.setdefault("staff_role", User.StaffRole.ADMIN)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who logs in with an e-mail address. Staff have a staff role."""
+
+    class StaffRole(models.TextChoices):
+        NONE = "", _("Not staff")
+        SUPPORT = "support", _("Support")
+        ADMIN = "admin", _("Administrator")
+
+    email = models.EmailField(_("e-mail"), unique=True)
+    full_name = models.CharField(_("full name"), max_length=200, blank=True)
+    language = models.CharField(
+        _("language"), max_length=2, choices=Language.choices, default=Language.DANISH
+    )
+    staff_role = models.CharField(
+        _("staff role"), max_length=10, choices=StaffRole.choices, blank=True, default=""
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def is_staff(self) -> bool:
+        """Staff are users with a staff role; the Django admin also reads this."""
+        return bool(self.staff_role)
+
+    @property
+    def is_staff_admin(self) -> bool:
+        return self.staff_role == self.StaffRole.ADMIN
+
+    def clean(self):
+        super().clean()
+        self.email = self.email.strip().lower()
+
+
+cvr_validator = RegexValidator(r"^\d{8}$", _("A CVR number has exactly 8 digits."))
+
+
+def validate_cvr(value: str) -> None:
+    """Check the eight digits and the modulus-11 control of a Danish CVR number."""
+    cvr_validator(value)
+    weights = (2, 7, 6, 5, 4, 3, 2, 1)
+    if sum(int(d) * w for d, w in zip(value, weights, strict=True)) % 11:
+        raise ValidationError(_("%(value)s is not a valid CVR number."), params={"value": value})
+
+
+class Customer(models.Model):
+    """A person or a company that buys hosting. The owner of its data."""
+
+    class Kind(models.TextChoices):
+        PERSON = "person", _("Person")
+        COMPANY = "company", _("Company")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        CLOSING = "closing", _("Closing")
+        CLOSED = "closed", _("Closed")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.PERSON)
+    name = models.CharField(_("name"), max_length=200)
+    cvr = models.CharField(
+        _("CVR number"), max_length=8, blank=True, validators=[validate_cvr],
+        help_text=_("Eight digits, for companies."),
+    )
+    address = models.CharField(_("address"), max_length=200)
+    postal_code = models.CharField(_("postal code"), max_length=10)
+    city = models.CharField(_("city"), max_length=100)
+    country = models.CharField(_("country"), max_length=2, default="DK")
+    billing_address = models.TextField(
+        _("billing address"), blank=True, help_text=_("Leave empty to bill the address above.")
+    )
+    phone = models.CharField(
+        _("phone"), max_length=20, blank=True,
+        validators=[RegexValidator(r"^\+?[0-9 ]{8,20}$", _("Enter a phone number of digits."))],
+    )
+    email = models.EmailField(_("e-mail"))
+    language = models.CharField(
+        _("preferred language"), max_length=2, choices=Language.choices, default=Language.DANISH
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    customer_path = ""
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(kind="company") | ~models.Q(cvr=""),
+                name="company_has_cvr",
+                violation_error_message=_("A company needs a CVR number."),
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        super().clean()
+        if self.kind == self.Kind.COMPANY and not self.cvr:
+            raise ValidationError({"cvr": _("A company needs a CVR number.")})
+        if self.kind == self.Kind.PERSON and self.cvr:
+            raise ValidationError({"cvr": _("Only companies have a CVR number.")})
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Administrator")
+    TECHNICAL = "technical", _("Technical")
+    BILLING = "billing", _("Billing")
+
+
+class Membership(models.Model):
+    """Ties a user to a customer with a role. An agency user can belong to several customers."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    customer_path = "customer"
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        ordering = ["customer_id", "user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "customer"], name="one_membership_per_user")
+        ]
+
+    def __str__(self):
+        return f"{self.user} @ {self.customer} ({self.role})"
+
+
+class UserSession(models.Model):
+    """The sessions a user holds, so that disabling the user can end every one of them."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class LoginFailures(models.Model):
+    """Failed logins in a row for one e-mail address (see accounts.lockout)."""
+
+    email = models.CharField(max_length=254, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "login failures"
+
+
+class ApiKey(models.Model):
+    """An API key bound to one customer. The secret is shown once and stored only as a hash.
+
+    The token is ``havn_<prefix>_<secret>``; the secret has 256 bits of entropy, so a single
+    SHA-256 is the right hash (a slow password hash adds nothing to a random key).
+    """
+
+    class Access(models.TextChoices):
+        READ = "read", _("Read only")
+        READ_WRITE = "read_write", _("Read and write")
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="api_keys")
+    created_by = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    access = models.CharField(
+        _("access"), max_length=10, choices=Access.choices, default=Access.READ
+    )
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    customer_path = "customer"
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix})"
+
+    def is_usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class AuditQuerySet(CustomerOwnedQuerySet):
+    """Audit rows are append-only: bulk updates and deletes are refused."""
+
+    def update(self, **kwargs):
+        raise PermissionError("Audit events cannot be changed.")
+
+    def delete(self):
+        raise PermissionError("Audit events cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    """One thing that happened: who, to which customer, what, from where, when."""
+
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_events"
+    )
+    action = models.CharField(_("action"), max_length=64, db_index=True)
+    target = models.CharField(_("target"), max_length=200, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    customer_path = "customer"
+    objects = models.Manager.from_queryset(AuditQuerySet)()
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["customer", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events cannot be deleted.")

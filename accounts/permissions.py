@@ -1,0 +1,57 @@
+"""What each customer role and staff role may do. The single table of permissions."""
+
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+
+from accounts.actor import Actor
+from accounts.models import Membership, Role, User
+
+ALL_ROLES = frozenset(Role.values)
+STAFF = frozenset({User.StaffRole.SUPPORT, User.StaffRole.ADMIN})
+STAFF_ADMIN = frozenset({User.StaffRole.ADMIN})
+
+# permission: (customer roles that have it, staff roles that have it)
+PERMISSIONS: dict[str, tuple[frozenset, frozenset]] = {
+    "customer.view": (ALL_ROLES, STAFF),
+    "customer.edit": (frozenset({Role.OWNER, Role.ADMIN, Role.BILLING}), STAFF_ADMIN),
+    "customer.create": (frozenset(), STAFF_ADMIN),
+    "members.view": (ALL_ROLES, STAFF),
+    "members.manage": (frozenset({Role.OWNER, Role.ADMIN}), STAFF_ADMIN),
+    "apikeys.view": (frozenset({Role.OWNER, Role.ADMIN, Role.TECHNICAL}), STAFF),
+    "apikeys.manage": (frozenset({Role.OWNER, Role.ADMIN, Role.TECHNICAL}), frozenset()),
+    "audit.view": (frozenset({Role.OWNER, Role.ADMIN}), STAFF),
+    "users.manage": (frozenset(), STAFF_ADMIN),
+}
+
+
+def role_of(user, customer) -> str | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if getattr(user, "api_customer_id", None) not in (None, customer.pk):
+        return None
+    return (
+        Membership.objects.filter(user=user, customer=customer).values_list("role", flat=True).first()
+    )
+
+
+def has_perm(user, permission: str, customer=None) -> bool:
+    customer_roles, staff_roles = PERMISSIONS[permission]
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    # An API key acts for its customer only, never with its creator's staff powers.
+    if user.staff_role in staff_roles and getattr(user, "api_customer_id", None) is None:
+        return True
+    return customer is not None and role_of(user, customer) in customer_roles
+
+
+def require(actor: Actor, permission: str, customer=None) -> None:
+    """Raise PermissionDenied (and audit the denial) unless the actor holds the permission.
+
+    Call it before opening the service's transaction, so that the denial's audit row stays.
+    """
+    if has_perm(actor.user, permission, customer):
+        return
+    from accounts.audit import record
+
+    record(actor, "authz.denied", customer=customer, target=permission)
+    raise PermissionDenied(_("You do not have permission to do that."))

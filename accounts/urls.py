@@ -1,0 +1,30 @@
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("", views.dashboard_view, name="dashboard"),
+    path("login/", views.login_view, name="login"),
+    path("login/2fa/", views.login_2fa_view, name="login_2fa"),
+    path("logout/", views.logout_view, name="logout"),
+    path("password-reset/", views.password_reset_view, name="password_reset"),
+    path("password-reset/<uidb64>/<token>/", views.password_reset_confirm_view,
+         name="password_reset_confirm"),
+    path("profile/", views.profile_view, name="profile"),
+    path("profile/2fa/", views.twofactor_view, name="twofactor"),
+    path("profile/2fa/verify/", views.staff_verify_view, name="login_2fa_staff"),
+    path("profile/2fa/disable/", views.twofactor_disable_view, name="twofactor_disable"),
+    path("customers/<int:customer_id>/", views.customer_view, name="customer"),
+    path("customers/<int:customer_id>/members/", views.members_view, name="members"),
+    path("customers/<int:customer_id>/members/<int:membership_id>/", views.member_update_view,
+         name="member_update"),
+    path("customers/<int:customer_id>/api-keys/", views.apikeys_view, name="apikeys"),
+    path("customers/<int:customer_id>/api-keys/<int:key_id>/revoke/", views.apikey_revoke_view,
+         name="apikey_revoke"),
+    path("customers/<int:customer_id>/audit/", views.audit_view, name="audit"),
+    path("staff/customers/", views.staff_customers_view, name="staff_customers"),
+    path("staff/customers/new/", views.staff_customer_create_view, name="staff_customer_create"),
+    path("staff/audit/", views.staff_audit_view, name="staff_audit"),
+]

@@ -1,0 +1,73 @@
+from rest_framework import serializers
+
+from accounts.models import ApiKey, Customer, Membership, Role, User
+from accounts.services import CUSTOMER_FIELDS
+
+
+class MeSerializer(serializers.ModelSerializer):
+    customers = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name", "language", "staff_role", "customers"]
+        read_only_fields = ["id", "email", "staff_role", "customers"]
+
+    def get_customers(self, user) -> list[dict]:
+        memberships = Membership.objects.visible_to(user).filter(user=user)
+        return [{"id": m.customer_id, "role": m.role} for m in memberships]
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["id", "uuid", *CUSTOMER_FIELDS, "status", "created_at"]
+        read_only_fields = ["id", "uuid", "status", "created_at"]
+
+
+class CustomerCreateSerializer(CustomerSerializer):
+    owner_email = serializers.EmailField(required=False, write_only=True)
+
+    class Meta(CustomerSerializer.Meta):
+        fields = [*CustomerSerializer.Meta.fields, "owner_email"]
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "customer", "email", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class MembershipCreateSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MembershipUpdateSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "customer", "name", "prefix", "access", "expires_at", "last_used_at",
+                  "revoked_at", "created_at"]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    name = serializers.CharField(max_length=100)
+    access = serializers.ChoiceField(choices=ApiKey.Access.choices, default=ApiKey.Access.READ)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "token"]
+        read_only_fields = fields

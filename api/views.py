@@ -1,0 +1,126 @@
+"""API views over the account services. Every queryset comes from visible_to(user)."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.response import Response
+
+from accounts import services
+from accounts.actor import Actor
+from accounts.models import ApiKey, Customer, Membership
+from accounts.permissions import require
+from api import serializers
+
+
+class CustomerOwnedViewSet(viewsets.GenericViewSet):
+    """Base for every customer-owned resource: the queryset is always narrowed to the caller."""
+
+    model = None
+
+    def get_queryset(self):
+        return self.model.objects.visible_to(self.request.user).order_by("pk")
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.from_request(self.request)
+
+    def visible_customer(self, customer_id) -> Customer:
+        return get_object_or_404(Customer.objects.visible_to(self.request.user), pk=customer_id)
+
+
+class MeView(generics.RetrieveUpdateAPIView):
+    """The logged-in user's own profile (rectification)."""
+
+    serializer_class = serializers.MeSerializer
+    http_method_names = ["get", "patch"]
+
+    def get_object(self):
+        return self.request.user
+
+    def perform_update(self, serializer):
+        actor = Actor.from_request(self.request)
+        serializer.instance = services.update_profile(actor, **serializer.validated_data)
+
+
+class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet):
+    """Customers: staff list all and create; members see and edit their own."""
+
+    model = Customer
+    serializer_class = serializers.CustomerSerializer
+    filterset_fields = ["status", "kind"]
+    ordering_fields = ["name", "created_at"]
+
+    @extend_schema(request=serializers.CustomerCreateSerializer,
+                   responses={201: serializers.CustomerSerializer})
+    def create(self, request):
+        require(self.actor, "customer.create")
+        data = serializers.CustomerCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = services.create_customer(self.actor, **data.validated_data)
+        return Response(serializers.CustomerSerializer(customer).data,
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=serializers.CustomerSerializer,
+                   responses=serializers.CustomerSerializer)
+    def partial_update(self, request, pk=None):
+        customer = self.get_object()
+        data = serializers.CustomerSerializer(customer, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        customer = services.update_customer(self.actor, customer, **data.validated_data)
+        return Response(serializers.CustomerSerializer(customer).data)
+
+
+class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet):
+    model = Membership
+    serializer_class = serializers.MembershipSerializer
+    filterset_fields = ["customer", "role"]
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("user")
+
+    @extend_schema(request=serializers.MembershipCreateSerializer,
+                   responses={201: serializers.MembershipSerializer})
+    def create(self, request):
+        data = serializers.MembershipCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = self.visible_customer(data.validated_data["customer"])
+        membership = services.add_member(self.actor, customer, data.validated_data["email"],
+                                         data.validated_data["role"])
+        return Response(serializers.MembershipSerializer(membership).data,
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=serializers.MembershipUpdateSerializer,
+                   responses=serializers.MembershipSerializer)
+    def partial_update(self, request, pk=None):
+        data = serializers.MembershipUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.change_member_role(self.actor, self.get_object(),
+                                                 data.validated_data["role"])
+        return Response(serializers.MembershipSerializer(membership).data)
+
+    def destroy(self, request, pk=None):
+        services.remove_member(self.actor, self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet):
+    model = ApiKey
+    serializer_class = serializers.ApiKeySerializer
+    filterset_fields = ["customer", "access"]
+
+    @extend_schema(request=serializers.ApiKeyCreateSerializer,
+                   responses={201: serializers.ApiKeyCreatedSerializer})
+    def create(self, request):
+        data = serializers.ApiKeyCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        customer = self.visible_customer(fields.pop("customer"))
+        key, token = services.create_api_key(self.actor, customer, **fields)
+        key.token = token
+        return Response(serializers.ApiKeyCreatedSerializer(key).data,
+                        status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk=None):
+        """Revoke the key; it stays listed with its revocation time."""
+        services.revoke_api_key(self.actor, self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
