@@ -124,7 +124,7 @@ class Customer(models.Model):
     )
     phone = models.CharField(
         _("phone"), max_length=20, blank=True,
-        validators=[RegexValidator(r"^\+?[0-9 ]{8,20}$", _("Enter a phone number of digits."))],
+        validators=[RegexValidator(r"^\+?[0-9 ]{8,20}$", _("Enter a phone number: digits and spaces, optionally starting with +."))],
     )
     email = models.EmailField(_("e-mail"))
     language = models.CharField(

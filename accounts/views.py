@@ -151,7 +151,7 @@ def dashboard_view(request):
         return redirect("accounts:staff_customers")
     customers = Customer.objects.visible_to(request.user)
     memberships = Membership.objects.visible_to(request.user).filter(user=request.user)
-    roles = dict(memberships.values_list("customer_id", "role"))
+    roles = {m.customer_id: m.get_role_display() for m in memberships}
     return render(request, "accounts/dashboard.html",
                   {"customers": [(c, roles.get(c.pk)) for c in customers]})
 

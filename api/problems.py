@@ -1,9 +1,11 @@
 """Errors as ``application/problem+json`` (RFC 9457), with field errors under ``errors``."""
 
+from http import HTTPStatus
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
 PROBLEM_TYPE = "https://havn.example/problems/"
@@ -47,6 +49,6 @@ def problem_exception_handler(exc, context):
 
 def status_title(code: int) -> str:
     try:
-        return status.HTTPStatus(code).phrase
+        return HTTPStatus(code).phrase
     except ValueError:
         return "Error"

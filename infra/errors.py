@@ -31,4 +31,4 @@ def not_found(request, exception=None):
 
 def server_error(request):
     return _respond(request, 500, _("Server error"),
-                    _("Something went wrong on our side. We have been told."))
+                    _("Something went wrong on our side. The error has been logged."))

@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, addr, **options):
         if settings.HAVN_ENV != "dev":
             raise CommandError("run_embedded is for HAVN_ENV=dev (the zero-setup run).")
-        for folder in ("queue", "processed"):
+        for folder in ("queue", "processed", "control"):
             (settings.VAR_DIR / "broker" / folder).mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         lines = demo.seed()

@@ -1,0 +1,56 @@
+PY := .venv/bin/python
+# Message catalogues need settings but no services: the zero-setup dev settings will do.
+MANAGE_DEV := HAVN_ENV=dev $(PY) manage.py
+PYTEST_ARGS ?=
+SYSDEPS := openssh-server chromium postgresql redis-server gettext
+
+.PHONY: venv sysdeps test lint deploy-check run messages
+
+venv: .venv/.installed
+
+# Reinstalls only when the lock file changes.
+.venv/.installed: requirements.lock
+	test -x $(PY) || python3.11 -m venv .venv
+	test -x .venv/bin/uv || $(PY) -m pip install --quiet uv
+	.venv/bin/uv pip install -p $(PY) -r requirements.lock
+	touch $@
+
+sysdeps:
+	@missing=; \
+	test -x /usr/sbin/sshd || missing=1; \
+	test -x /usr/bin/chromium || missing=1; \
+	command -v redis-server >/dev/null || missing=1; \
+	command -v msgfmt >/dev/null || missing=1; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing=1; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(SYSDEPS); \
+		else \
+			echo "Missing system packages. Run:" >&2; \
+			echo "  sudo apt-get install -y $(SYSDEPS)" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+test: venv sysdeps
+	if [ -d locale ]; then $(MANAGE_DEV) compilemessages --ignore=.venv; fi
+	scripts/with-services .venv/bin/pytest $(PYTEST_ARGS)
+
+lint: venv
+	.venv/bin/ruff check . scripts/with-services
+
+deploy-check: venv
+	HAVN_ENV=production \
+	HAVN_SECRET_KEY=$$(python3 -c 'import secrets;print(secrets.token_urlsafe(50))') \
+	HAVN_ALLOWED_HOSTS=panel.havn.example \
+	DATABASE_URL=postgres://havn@127.0.0.1/havn \
+	REDIS_URL=redis://127.0.0.1:6379/0 \
+	$(PY) manage.py check --deploy --fail-level WARNING
+
+run: venv
+	$(MANAGE_DEV) run_embedded
+
+messages: venv
+	$(MANAGE_DEV) makemessages -l da --ignore=.venv --ignore=tests
+	$(MANAGE_DEV) compilemessages --ignore=.venv

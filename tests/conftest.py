@@ -1,0 +1,67 @@
+import pytest
+from django.test import Client
+
+from accounts.models import Role
+from tests.factories import (
+    PASSWORD,
+    CustomerFactory,
+    MembershipFactory,
+    UserFactory,
+    add_totp,
+    totp_code,
+)
+
+pytest_plugins = ["tests.fixtures.sshd", "tests.fixtures.s3", "tests.fixtures.browser"]
+
+
+@pytest.fixture
+def customer_a(db):
+    return CustomerFactory(name="Alfa ApS", kind="company", cvr="10150817")
+
+
+@pytest.fixture
+def customer_b(db):
+    return CustomerFactory(name="Beta")
+
+
+@pytest.fixture
+def owner_a(customer_a):
+    return MembershipFactory(customer=customer_a, role=Role.OWNER).user
+
+
+@pytest.fixture
+def owner_b(customer_b):
+    return MembershipFactory(customer=customer_b, role=Role.OWNER).user
+
+
+@pytest.fixture
+def staff_admin(db):
+    return UserFactory(staff_role="admin")
+
+
+@pytest.fixture
+def staff_support(db):
+    return UserFactory(staff_role="support")
+
+
+def login(client: Client, user, *, second_factor: bool | None = None) -> Client:
+    """Log in through the real login pages (password, then a TOTP code when the user has 2FA)."""
+    response = client.post("/login/", {"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.content.decode()[:500]
+    if response["Location"].endswith("/login/2fa/"):
+        device = user.totpdevice_set.get(confirmed=True)
+        response = client.post("/login/2fa/", {"token": totp_code(device)})
+        assert response.status_code == 302
+    return client
+
+
+@pytest.fixture
+def logged_in():
+    """A client logged in as the given user; staff get a TOTP device and pass it."""
+
+    def make(user) -> Client:
+        if user.is_staff and not user.totpdevice_set.exists():
+            add_totp(user)
+        return login(Client(), user)
+
+    return make
