@@ -24,8 +24,9 @@ def _user(email, full_name, password, **extra) -> User:
 def seed() -> list[str]:
     """Create (or reset) the demo users with fresh random passwords; returns lines to print."""
     passwords = {name: secrets.token_urlsafe(9) for name in ("staff", "owner", "agency")}
-    staff = _user("admin@havn.example", "Havn Admin", passwords["staff"],
-                  staff_role=User.StaffRole.ADMIN)
+    staff = _user(
+        "admin@havn.example", "Havn Admin", passwords["staff"], staff_role=User.StaffRole.ADMIN
+    )
     TOTPDevice.objects.filter(user=staff).delete()
     totp = TOTPDevice.objects.create(user=staff, name="Demo", confirmed=True)
     StaticDevice.objects.filter(user=staff).delete()
@@ -34,25 +35,33 @@ def seed() -> list[str]:
     StaticToken.objects.bulk_create(StaticToken(device=static, token=c) for c in codes)
 
     bager, _ = Customer.objects.get_or_create(
-        name="Bageriet ApS", defaults=dict(
-            kind=Customer.Kind.COMPANY, cvr="10150817", address="Havnegade 1",
-            postal_code="5000", city="Odense", email="post@bageriet.example",
-        ),
+        name="Bageriet ApS",
+        defaults={
+            "kind": Customer.Kind.COMPANY,
+            "cvr": "10150817",
+            "address": "Havnegade 1",
+            "postal_code": "5000",
+            "city": "Odense",
+            "email": "post@bageriet.example",
+        },
     )
     hansen, _ = Customer.objects.get_or_create(
-        name="Mette Hansen", defaults=dict(
-            address="Strandvejen 12", postal_code="8000", city="Aarhus C",
-            email="mette@hansen.example",
-        ),
+        name="Mette Hansen",
+        defaults={
+            "address": "Strandvejen 12",
+            "postal_code": "8000",
+            "city": "Aarhus C",
+            "email": "mette@hansen.example",
+        },
     )
     owner = _user("ejer@bageriet.example", "Bo Bager", passwords["owner"])
-    agency = _user("web@bureau.example", "Webbureauet", passwords["agency"],
-                   language="en")
+    agency = _user("web@bureau.example", "Webbureauet", passwords["agency"], language="en")
     for user, customer, role in [
-        (owner, bager, Role.OWNER), (agency, bager, Role.TECHNICAL), (agency, hansen, Role.OWNER)
+        (owner, bager, Role.OWNER),
+        (agency, bager, Role.TECHNICAL),
+        (agency, hansen, Role.OWNER),
     ]:
-        Membership.objects.update_or_create(user=user, customer=customer,
-                                            defaults={"role": role})
+        Membership.objects.update_or_create(user=user, customer=customer, defaults={"role": role})
     return [
         "Demo logins (passwords are new at every start):",
         f"  staff admin   admin@havn.example     {passwords['staff']}",

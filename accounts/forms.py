@@ -8,13 +8,15 @@ from accounts.services import CUSTOMER_FIELDS, PROFILE_FIELDS
 
 class LoginForm(forms.Form):
     email = forms.EmailField(label=_("E-mail"), max_length=254)
-    password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput,
-                               max_length=1024)
+    password = forms.CharField(
+        label=_("Password"), strip=False, widget=forms.PasswordInput, max_length=1024
+    )
 
 
 class TokenForm(forms.Form):
     token = forms.CharField(
-        label=_("Code"), max_length=16,
+        label=_("Code"),
+        max_length=16,
         help_text=_("The 6-digit code from your authenticator app, or a recovery code."),
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
     )
@@ -34,7 +36,8 @@ class CustomerForm(forms.ModelForm):
 
 class StaffCustomerForm(CustomerForm):
     owner_email = forms.EmailField(
-        label=_("Owner's e-mail"), required=False,
+        label=_("Owner's e-mail"),
+        required=False,
         help_text=_("Invites this person as the owner of the new customer."),
     )
 
@@ -52,16 +55,19 @@ class ApiKeyForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
     access = forms.ChoiceField(label=_("Access"), choices=ApiKey.Access.choices)
     expires_at = forms.DateTimeField(
-        label=_("Expires"), required=False,
+        label=_("Expires"),
+        required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
 
 class NewPasswordForm(forms.Form):
-    new_password1 = forms.CharField(label=_("New password"), widget=forms.PasswordInput,
-                                    strip=False)
-    new_password2 = forms.CharField(label=_("Repeat the new password"),
-                                    widget=forms.PasswordInput, strip=False)
+    new_password1 = forms.CharField(
+        label=_("New password"), widget=forms.PasswordInput, strip=False
+    )
+    new_password2 = forms.CharField(
+        label=_("Repeat the new password"), widget=forms.PasswordInput, strip=False
+    )
 
     def __init__(self, user, *args, **kwargs):
         self.user = user
@@ -81,5 +87,6 @@ class AuditFilterForm(forms.Form):
     action = forms.CharField(label=_("Action"), required=False, max_length=64)
     actor = forms.CharField(label=_("Actor"), required=False, max_length=254)
     customer = forms.IntegerField(label=_("Customer number"), required=False, min_value=1)
-    since = forms.DateField(label=_("From"), required=False,
-                            widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )

@@ -29,13 +29,12 @@ def register_failure(email: str) -> int:
     # A failure after a quiet window starts a new count; otherwise add one.
     if not rows.filter(last_failure_at__lt=window_start).update(
         failures=1, last_failure_at=now, locked_until=None
-    ):
-        if not rows.update(failures=F("failures") + 1, last_failure_at=now):
-            try:
-                with transaction.atomic():
-                    LoginFailures.objects.create(email=email, failures=1, last_failure_at=now)
-            except IntegrityError:  # another attempt created it first
-                rows.update(failures=F("failures") + 1, last_failure_at=now)
+    ) and not rows.update(failures=F("failures") + 1, last_failure_at=now):
+        try:
+            with transaction.atomic():
+                LoginFailures.objects.create(email=email, failures=1, last_failure_at=now)
+        except IntegrityError:  # another attempt created it first
+            rows.update(failures=F("failures") + 1, last_failure_at=now)
     count = rows.values_list("failures", flat=True).get()
     if count >= settings.LOGIN_FAILURE_LIMIT:
         rows.filter(locked_until__isnull=True).update(locked_until=now + settings.LOGIN_LOCKOUT)

@@ -112,7 +112,10 @@ class Customer(models.Model):
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.PERSON)
     name = models.CharField(_("name"), max_length=200)
     cvr = models.CharField(
-        _("CVR number"), max_length=8, blank=True, validators=[validate_cvr],
+        _("CVR number"),
+        max_length=8,
+        blank=True,
+        validators=[validate_cvr],
         help_text=_("Eight digits, for companies."),
     )
     address = models.CharField(_("address"), max_length=200)
@@ -123,8 +126,15 @@ class Customer(models.Model):
         _("billing address"), blank=True, help_text=_("Leave empty to bill the address above.")
     )
     phone = models.CharField(
-        _("phone"), max_length=20, blank=True,
-        validators=[RegexValidator(r"^\+?[0-9 ]{8,20}$", _("Enter a phone number: digits and spaces, optionally starting with +."))],
+        _("phone"),
+        max_length=20,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^\+?[0-9 ]{8,20}$",
+                _("Enter a phone number: digits and spaces, optionally starting with +."),
+            )
+        ],
     )
     email = models.EmailField(_("e-mail"))
     language = models.CharField(
@@ -199,6 +209,9 @@ class UserSession(models.Model):
     session_key = models.CharField(max_length=40, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self):
+        return f"{self.user_id}:{self.session_key[:6]}…"
+
 
 class LoginFailures(models.Model):
     """Failed logins in a row for one e-mail address (see accounts.lockout)."""
@@ -210,6 +223,9 @@ class LoginFailures(models.Model):
 
     class Meta:
         verbose_name_plural = "login failures"
+
+    def __str__(self):
+        return f"{self.email}: {self.failures}"
 
 
 class ApiKey(models.Model):

@@ -30,7 +30,9 @@ def role_of(user, customer) -> str | None:
     if getattr(user, "api_customer_id", None) not in (None, customer.pk):
         return None
     return (
-        Membership.objects.filter(user=user, customer=customer).values_list("role", flat=True).first()
+        Membership.objects.filter(user=user, customer=customer)
+        .values_list("role", flat=True)
+        .first()
     )
 
 

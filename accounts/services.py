@@ -30,8 +30,17 @@ from accounts.models import ApiKey, Customer, Membership, Role, User, UserSessio
 from accounts.permissions import require
 
 CUSTOMER_FIELDS = (
-    "kind", "name", "cvr", "address", "postal_code", "city", "country", "billing_address",
-    "phone", "email", "language",
+    "kind",
+    "name",
+    "cvr",
+    "address",
+    "postal_code",
+    "city",
+    "country",
+    "billing_address",
+    "phone",
+    "email",
+    "language",
 )
 PROFILE_FIELDS = ("full_name", "language")
 
@@ -54,8 +63,11 @@ def check_password_login(actor: Actor, email: str, password: str) -> User:
     if until:
         audit.record(actor, "login.locked", target=email, actor_label=email)
         raise LoginRefused(
-            _("Too many failed logins. This account is locked until %(time)s; try again then or "
-              "reset your password.") % {"time": timezone.localtime(until).strftime("%H:%M")}
+            _(
+                "Too many failed logins. This account is locked until %(time)s; try again then or "
+                "reset your password."
+            )
+            % {"time": timezone.localtime(until).strftime("%H:%M")}
         )
     user = authenticate(username=email, password=password)
     if user is None:
@@ -76,15 +88,18 @@ def complete_login(request, user: User, *, second_factor=None) -> None:
     request.session.save()
     UserSession.objects.get_or_create(user=user, session_key=request.session.session_key)
     audit.record(
-        Actor.from_request(request), "login.succeeded", target=user.email,
+        Actor.from_request(request),
+        "login.succeeded",
+        target=user.email,
         second_factor=second_factor.__class__.__name__ if second_factor else None,
     )
 
 
 def record_second_factor_failure(actor: Actor, user: User) -> None:
     failures = lockout.register_failure(user.email)
-    audit.record(actor, "login.2fa_failed", target=user.email, actor_label=user.email,
-                 failures=failures)
+    audit.record(
+        actor, "login.2fa_failed", target=user.email, actor_label=user.email, failures=failures
+    )
 
 
 def end_sessions(user: User) -> int:
@@ -104,19 +119,30 @@ def set_user_active(actor: Actor, user: User, active: bool) -> None:
         user.is_active = active
         user.save(update_fields=["is_active"])
         ended = 0 if active else end_sessions(user)
-        audit.record(actor, "user.enabled" if active else "user.disabled", target=user.email,
-                     sessions_ended=ended)
+        audit.record(
+            actor,
+            "user.enabled" if active else "user.disabled",
+            target=user.email,
+            sessions_ended=ended,
+        )
 
 
 def request_password_reset(actor: Actor, email: str, *, domain: str, use_https: bool) -> None:
     """Send a reset link when the address belongs to an active user; say nothing either way."""
     form = PasswordResetForm({"email": email})
     if form.is_valid():
-        form.save(domain_override=domain, use_https=use_https,
-                  email_template_name="accounts/email/password_reset.txt",
-                  subject_template_name="accounts/email/password_reset_subject.txt")
-    audit.record(actor, "password.reset_requested", target=email.strip().lower(),
-                 actor_label=email.strip().lower())
+        form.save(
+            domain_override=domain,
+            use_https=use_https,
+            email_template_name="accounts/email/password_reset.txt",
+            subject_template_name="accounts/email/password_reset_subject.txt",
+        )
+    audit.record(
+        actor,
+        "password.reset_requested",
+        target=email.strip().lower(),
+        actor_label=email.strip().lower(),
+    )
 
 
 def set_password(actor: Actor, user: User, password: str) -> None:
@@ -240,8 +266,13 @@ def update_customer(actor: Actor, customer: Customer, **data) -> Customer:
         changes = _apply(customer, data, CUSTOMER_FIELDS)
         if changes:
             customer.save()
-            audit.record(actor, "customer.updated", customer=customer, target=customer.name,
-                         fields=sorted(changes))
+            audit.record(
+                actor,
+                "customer.updated",
+                customer=customer,
+                target=customer.name,
+                fields=sorted(changes),
+            )
     return customer
 
 
@@ -260,8 +291,7 @@ def _add_member(actor: Actor, customer: Customer, email: str, role: str) -> Memb
     if Membership.objects.filter(user=user, customer=customer).exists():
         raise ValidationError({"email": _("%(email)s is already a member.") % {"email": email}})
     membership = Membership.objects.create(user=user, customer=customer, role=role)
-    audit.record(actor, "member.added", customer=customer, target=email, role=role,
-                 invited=invited)
+    audit.record(actor, "member.added", customer=customer, target=email, role=role, invited=invited)
     if invited:
         from accounts.tasks import send_invitation
 
@@ -302,14 +332,22 @@ def change_member_role(actor: Actor, membership: Membership, role: str) -> Membe
         raise ValidationError({"role": _("Unknown role.")})
     with transaction.atomic():
         membership = Membership.objects.select_for_update().get(pk=membership.pk)
-        if membership.role == Role.OWNER and role != Role.OWNER and not _owners_left(
-            membership.customer, membership
+        if (
+            membership.role == Role.OWNER
+            and role != Role.OWNER
+            and not _owners_left(membership.customer, membership)
         ):
             raise ValidationError({"role": _("A customer must keep at least one owner.")})
         old, membership.role = membership.role, role
         membership.save(update_fields=["role"])
-        audit.record(actor, "member.role_changed", customer=membership.customer,
-                     target=membership.user.email, old=old, new=role)
+        audit.record(
+            actor,
+            "member.role_changed",
+            customer=membership.customer,
+            target=membership.user.email,
+            old=old,
+            new=role,
+        )
     return membership
 
 
@@ -320,10 +358,12 @@ def remove_member(actor: Actor, membership: Membership) -> None:
         if membership.role == Role.OWNER and not _owners_left(membership.customer, membership):
             raise ValidationError(_("A customer must keep at least one owner."))
         membership.delete()
-        ApiKey.objects.filter(customer=membership.customer, created_by=membership.user,
-                              revoked_at__isnull=True).update(revoked_at=timezone.now())
-        audit.record(actor, "member.removed", customer=membership.customer,
-                     target=membership.user.email)
+        ApiKey.objects.filter(
+            customer=membership.customer, created_by=membership.user, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        audit.record(
+            actor, "member.removed", customer=membership.customer, target=membership.user.email
+        )
 
 
 # --- API keys -------------------------------------------------------------------------------------
@@ -334,7 +374,11 @@ def hash_secret(secret: str) -> str:
 
 
 def create_api_key(
-    actor: Actor, customer: Customer, *, name: str, access: str = ApiKey.Access.READ,
+    actor: Actor,
+    customer: Customer,
+    *,
+    name: str,
+    access: str = ApiKey.Access.READ,
     expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key; returns it with its token, which is shown once and never stored."""
@@ -343,12 +387,20 @@ def create_api_key(
         raise ValidationError({"expires_at": _("The expiry must be in the future.")})
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     with transaction.atomic():
-        key = ApiKey(customer=customer, created_by=actor.user, name=name, access=access,
-                     expires_at=expires_at, prefix=prefix, secret_hash=hash_secret(secret))
+        key = ApiKey(
+            customer=customer,
+            created_by=actor.user,
+            name=name,
+            access=access,
+            expires_at=expires_at,
+            prefix=prefix,
+            secret_hash=hash_secret(secret),
+        )
         key.full_clean()
         key.save()
-        audit.record(actor, "apikey.created", customer=customer, target=key.prefix,
-                     name=name, access=access)
+        audit.record(
+            actor, "apikey.created", customer=customer, target=key.prefix, name=name, access=access
+        )
     return key, f"havn_{prefix}_{secret}"
 
 
@@ -366,10 +418,7 @@ def authenticate_api_key(token: str) -> ApiKey | None:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "havn":
         return None
-    key = (
-        ApiKey.objects.select_related("customer", "created_by")
-        .filter(prefix=parts[1]).first()
-    )
+    key = ApiKey.objects.select_related("customer", "created_by").filter(prefix=parts[1]).first()
     if key is None or not secrets.compare_digest(key.secret_hash, hash_secret(parts[2])):
         return None
     if not key.is_usable() or not key.created_by.is_active:

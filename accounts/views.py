@@ -38,8 +38,9 @@ PENDING_NEXT = "havn_pending_next"
 
 def _safe_next(request, default="accounts:dashboard"):
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()},
-                                                  require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return default
 
@@ -63,7 +64,8 @@ def login_view(request):
     if request.method == "POST" and form.is_valid():
         try:
             user = services.check_password_login(
-                Actor.from_request(request), form.cleaned_data["email"],
+                Actor.from_request(request),
+                form.cleaned_data["email"],
                 form.cleaned_data["password"],
             )
         except services.LoginRefused as exc:
@@ -119,8 +121,10 @@ def password_reset_view(request):
     form = EmailForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         services.request_password_reset(
-            Actor.from_request(request), form.cleaned_data["email"],
-            domain=request.get_host(), use_https=request.is_secure(),
+            Actor.from_request(request),
+            form.cleaned_data["email"],
+            domain=request.get_host(),
+            use_https=request.is_secure(),
         )
         return render(request, "accounts/password_reset_sent.html")
     return render(request, "accounts/password_reset.html", {"form": form})
@@ -135,8 +139,11 @@ def password_reset_confirm_view(request, uidb64, token):
         return render(request, "accounts/password_reset_confirm.html", {"invalid": True})
     form = NewPasswordForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.set_password(Actor(user=user, ip=request.META.get("REMOTE_ADDR")), user,
-                              form.cleaned_data["new_password1"])
+        services.set_password(
+            Actor(user=user, ip=request.META.get("REMOTE_ADDR")),
+            user,
+            form.cleaned_data["new_password1"],
+        )
         messages.success(request, _("Your password is set. Log in with it now."))
         return redirect("accounts:login")
     return render(request, "accounts/password_reset_confirm.html", {"form": form})
@@ -152,8 +159,9 @@ def dashboard_view(request):
     customers = Customer.objects.visible_to(request.user)
     memberships = Membership.objects.visible_to(request.user).filter(user=request.user)
     roles = {m.customer_id: m.get_role_display() for m in memberships}
-    return render(request, "accounts/dashboard.html",
-                  {"customers": [(c, roles.get(c.pk)) for c in customers]})
+    return render(
+        request, "accounts/dashboard.html", {"customers": [(c, roles.get(c.pk)) for c in customers]}
+    )
 
 
 @login_required
@@ -168,12 +176,18 @@ def profile_view(request):
         else:
             messages.success(request, _("Your profile is saved."))
             response = redirect("accounts:profile")
-            response.set_cookie("django_language", data["language"], samesite="Lax",
-                                secure=request.is_secure())
+            response.set_cookie(
+                "django_language", data["language"], samesite="Lax", secure=request.is_secure()
+            )
             return response
-    return render(request, "accounts/profile.html", {
-        "form": form, "has_2fa": services.has_second_factor(request.user),
-    })
+    return render(
+        request,
+        "accounts/profile.html",
+        {
+            "form": form,
+            "has_2fa": services.has_second_factor(request.user),
+        },
+    )
 
 
 @login_required
@@ -201,11 +215,15 @@ def twofactor_view(request):
     if device is None or request.method == "GET":
         device = services.start_totp_enrollment(actor)
     qr = segno.make(device.config_url, micro=False)
-    return render(request, "accounts/twofactor_setup.html", {
-        "form": form,
-        "qr_svg": base64.b64encode(qr.svg_inline(scale=4).encode()).decode(),
-        "secret": base64.b32encode(device.bin_key).decode(),
-    })
+    return render(
+        request,
+        "accounts/twofactor_setup.html",
+        {
+            "form": form,
+            "qr_svg": base64.b64encode(qr.svg_inline(scale=4).encode()).decode(),
+            "secret": base64.b32encode(device.bin_key).decode(),
+        },
+    )
 
 
 @login_required
@@ -257,8 +275,9 @@ def customer_view(request, customer_id):
         if form.is_valid():
             data = {f: form.cleaned_data[f] for f in form.Meta.fields}
             try:
-                services.update_customer(Actor.from_request(request),
-                                         Customer.objects.get(pk=customer.pk), **data)
+                services.update_customer(
+                    Actor.from_request(request), Customer.objects.get(pk=customer.pk), **data
+                )
             except ValidationError as exc:
                 _form_errors(form, exc)
             else:
@@ -276,18 +295,29 @@ def members_view(request, customer_id):
         require(Actor.from_request(request), "members.manage", customer)
         if form.is_valid():
             try:
-                services.add_member(Actor.from_request(request), customer,
-                                    form.cleaned_data["email"], form.cleaned_data["role"])
+                services.add_member(
+                    Actor.from_request(request),
+                    customer,
+                    form.cleaned_data["email"],
+                    form.cleaned_data["role"],
+                )
             except ValidationError as exc:
                 _form_errors(form, exc)
             else:
                 messages.success(request, _("The member is added and invited by e-mail."))
                 return redirect("accounts:members", customer_id=customer.pk)
     members = Membership.objects.visible_to(request.user).filter(customer=customer)
-    return render(request, "accounts/members.html", {
-        "customer": customer, "members": members.select_related("user"), "form": form,
-        "can_manage": can_manage, "role_form": RoleForm(),
-    })
+    return render(
+        request,
+        "accounts/members.html",
+        {
+            "customer": customer,
+            "members": members.select_related("user"),
+            "form": form,
+            "can_manage": can_manage,
+            "role_form": RoleForm(),
+        },
+    )
 
 
 @login_required
@@ -330,10 +360,17 @@ def apikeys_view(request, customer_id):
             else:
                 form = ApiKeyForm()
     keys = ApiKey.objects.visible_to(request.user).filter(customer=customer)
-    return render(request, "accounts/apikeys.html", {
-        "customer": customer, "keys": keys.select_related("created_by"), "form": form,
-        "token": token, "can_manage": has_perm(request.user, "apikeys.manage", customer),
-    })
+    return render(
+        request,
+        "accounts/apikeys.html",
+        {
+            "customer": customer,
+            "keys": keys.select_related("created_by"),
+            "form": form,
+            "token": token,
+            "can_manage": has_perm(request.user, "apikeys.manage", customer),
+        },
+    )
 
 
 @login_required
@@ -365,9 +402,15 @@ def audit_view(request, customer_id):
     customer = _customer(request, customer_id, "audit.view")
     form = AuditFilterForm(request.GET or None)
     events = AuditEvent.objects.visible_to(request.user).filter(customer=customer)
-    return render(request, "accounts/audit.html", {
-        "customer": customer, "form": form, "page": _audit_page(request, events, form),
-    })
+    return render(
+        request,
+        "accounts/audit.html",
+        {
+            "customer": customer,
+            "form": form,
+            "page": _audit_page(request, events, form),
+        },
+    )
 
 
 # --- Staff area -----------------------------------------------------------------------------------
@@ -406,6 +449,12 @@ def staff_audit_view(request):
     require(Actor.from_request(request), "audit.view")
     form = AuditFilterForm(request.GET or None)
     events = AuditEvent.objects.visible_to(request.user)
-    return render(request, "accounts/audit.html", {
-        "form": form, "page": _audit_page(request, events, form), "staff": True,
-    })
+    return render(
+        request,
+        "accounts/audit.html",
+        {
+            "form": form,
+            "page": _audit_page(request, events, form),
+            "staff": True,
+        },
+    )

@@ -33,4 +33,8 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     name = "apiKey"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "An API key: havn_<prefix>_<secret>"}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key: havn_<prefix>_<secret>",
+        }

@@ -17,7 +17,11 @@ class IsAuthenticatedMember(permissions.BasePermission):
         if key is None and user.is_staff and not user.is_verified():
             self.message = _("Staff must complete two-factor login first.")
             return False
-        if key and key.access == ApiKey.Access.READ and request.method not in permissions.SAFE_METHODS:
+        if (
+            key
+            and key.access == ApiKey.Access.READ
+            and request.method not in permissions.SAFE_METHODS
+        ):
             self.message = _("This API key is read-only.")
             return False
         return True

@@ -13,9 +13,15 @@ PROBLEM_TYPE = "https://havn.example/problems/"
 
 def _field_errors(detail) -> dict:
     if isinstance(detail, dict):
-        return {field: _field_errors(value) if isinstance(value, dict) else [str(v) for v in
-                (value if isinstance(value, list) else [value])] for field, value in detail.items()}
-    return {"non_field_errors": [str(v) for v in (detail if isinstance(detail, list) else [detail])]}
+        return {
+            field: _field_errors(value)
+            if isinstance(value, dict)
+            else [str(v) for v in (value if isinstance(value, list) else [value])]
+            for field, value in detail.items()
+        }
+    return {
+        "non_field_errors": [str(v) for v in (detail if isinstance(detail, list) else [detail])]
+    }
 
 
 def problem_exception_handler(exc, context):

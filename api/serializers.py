@@ -53,8 +53,17 @@ class MembershipUpdateSerializer(serializers.Serializer):
 class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
-        fields = ["id", "customer", "name", "prefix", "access", "expires_at", "last_used_at",
-                  "revoked_at", "created_at"]
+        fields = [
+            "id",
+            "customer",
+            "name",
+            "prefix",
+            "access",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "created_at",
+        ]
         read_only_fields = fields
 
 

@@ -50,18 +50,20 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Customer
     filterset_fields = ["status", "kind"]
     ordering_fields = ["name", "created_at"]
 
-    @extend_schema(request=serializers.CustomerCreateSerializer,
-                   responses={201: serializers.CustomerSerializer})
+    @extend_schema(
+        request=serializers.CustomerCreateSerializer,
+        responses={201: serializers.CustomerSerializer},
+    )
     def create(self, request):
         require(self.actor, "customer.create")
         data = serializers.CustomerCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         customer = services.create_customer(self.actor, **data.validated_data)
-        return Response(serializers.CustomerSerializer(customer).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            serializers.CustomerSerializer(customer).data, status=status.HTTP_201_CREATED
+        )
 
-    @extend_schema(request=serializers.CustomerSerializer,
-                   responses=serializers.CustomerSerializer)
+    @extend_schema(request=serializers.CustomerSerializer, responses=serializers.CustomerSerializer)
     def partial_update(self, request, pk=None):
         customer = self.get_object()
         data = serializers.CustomerSerializer(customer, data=request.data, partial=True)
@@ -78,24 +80,30 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Custom
     def get_queryset(self):
         return super().get_queryset().select_related("user")
 
-    @extend_schema(request=serializers.MembershipCreateSerializer,
-                   responses={201: serializers.MembershipSerializer})
+    @extend_schema(
+        request=serializers.MembershipCreateSerializer,
+        responses={201: serializers.MembershipSerializer},
+    )
     def create(self, request):
         data = serializers.MembershipCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         customer = self.visible_customer(data.validated_data["customer"])
-        membership = services.add_member(self.actor, customer, data.validated_data["email"],
-                                         data.validated_data["role"])
-        return Response(serializers.MembershipSerializer(membership).data,
-                        status=status.HTTP_201_CREATED)
+        membership = services.add_member(
+            self.actor, customer, data.validated_data["email"], data.validated_data["role"]
+        )
+        return Response(
+            serializers.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED
+        )
 
-    @extend_schema(request=serializers.MembershipUpdateSerializer,
-                   responses=serializers.MembershipSerializer)
+    @extend_schema(
+        request=serializers.MembershipUpdateSerializer, responses=serializers.MembershipSerializer
+    )
     def partial_update(self, request, pk=None):
         data = serializers.MembershipUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.change_member_role(self.actor, self.get_object(),
-                                                 data.validated_data["role"])
+        membership = services.change_member_role(
+            self.actor, self.get_object(), data.validated_data["role"]
+        )
         return Response(serializers.MembershipSerializer(membership).data)
 
     def destroy(self, request, pk=None):
@@ -108,8 +116,10 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOw
     serializer_class = serializers.ApiKeySerializer
     filterset_fields = ["customer", "access"]
 
-    @extend_schema(request=serializers.ApiKeyCreateSerializer,
-                   responses={201: serializers.ApiKeyCreatedSerializer})
+    @extend_schema(
+        request=serializers.ApiKeyCreateSerializer,
+        responses={201: serializers.ApiKeyCreatedSerializer},
+    )
     def create(self, request):
         data = serializers.ApiKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -117,8 +127,9 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOw
         customer = self.visible_customer(fields.pop("customer"))
         key, token = services.create_api_key(self.actor, customer, **fields)
         key.token = token
-        return Response(serializers.ApiKeyCreatedSerializer(key).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            serializers.ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED
+        )
 
     def destroy(self, request, pk=None):
         """Revoke the key; it stays listed with its revocation time."""

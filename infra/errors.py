@@ -8,12 +8,19 @@ from django.utils.translation import gettext as _
 def _respond(request, status: int, title: str, detail: str):
     if request.path.startswith("/api/"):
         return JsonResponse(
-            {"type": "about:blank", "title": title, "status": status, "detail": detail,
-             "instance": request.path},
-            status=status, content_type="application/problem+json",
+            {
+                "type": "about:blank",
+                "title": title,
+                "status": status,
+                "detail": detail,
+                "instance": request.path,
+            },
+            status=status,
+            content_type="application/problem+json",
         )
-    return render(request, "error.html", {"status": status, "title": title, "detail": detail},
-                  status=status)
+    return render(
+        request, "error.html", {"status": status, "title": title, "detail": detail}, status=status
+    )
 
 
 def bad_request(request, exception=None):
@@ -30,5 +37,9 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
-    return _respond(request, 500, _("Server error"),
-                    _("Something went wrong on our side. The error has been logged."))
+    return _respond(
+        request,
+        500,
+        _("Server error"),
+        _("Something went wrong on our side. The error has been logged."),
+    )

@@ -23,7 +23,10 @@ def scrub(_logger, _method, event_dict):
 def formatter(json: bool) -> logging.Formatter:
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.processors.TimeStamper(fmt="iso"), structlog.stdlib.add_log_level],
+        foreign_pre_chain=[
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.stdlib.add_log_level,
+        ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             scrub,

@@ -1,8 +1,8 @@
 """Havn settings, read from the environment (see docs/operations.md for every variable).
 
-``HAVN_ENV`` picks the defaults: ``production`` (the default: everything strict, every service URL
-required), ``dev`` (the zero-setup run: SQLite, an embedded file-system Celery broker, a local object
-store under ``var/``) or ``test`` (the suite: PostgreSQL and Redis from ``DATABASE_URL`` and
+``HAVN_ENV`` picks the defaults: ``production`` (the default: everything strict, every service
+URL required), ``dev`` (the zero-setup run: SQLite, an embedded file-system Celery broker, a local
+object store under ``var/``) or ``test`` (the suite: PostgreSQL and Redis from ``DATABASE_URL`` and
 ``REDIS_URL``).
 """
 
@@ -161,8 +161,10 @@ LOGIN_REDIRECT_URL = "accounts:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -274,9 +276,7 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "structured": {"()": "infra.logging.formatter", "json": PRODUCTION}
-    },
+    "formatters": {"structured": {"()": "infra.logging.formatter", "json": PRODUCTION}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env_str("HAVN_LOG_LEVEL", "INFO")},
     "loggers": {"paramiko": {"level": "WARNING"}},

@@ -101,9 +101,7 @@ PANEL: dict[str, PanelEntry] = {
     "accounts:members": PanelEntry(
         CUSTOMER, _customer_kwargs, ("get", "post"), {"email": "x@example.dk", "role": "owner"}
     ),
-    "accounts:member_update": PanelEntry(
-        CUSTOMER, _membership_kwargs, ("post",), {"remove": "1"}
-    ),
+    "accounts:member_update": PanelEntry(CUSTOMER, _membership_kwargs, ("post",), {"remove": "1"}),
     "accounts:apikeys": PanelEntry(
         CUSTOMER, _customer_kwargs, ("get", "post"), {"name": "stolen", "access": "read"}
     ),
@@ -144,10 +142,15 @@ class ApiEntry:
 
 API: dict[str, ApiEntry] = {
     "/api/v1/me": ApiEntry(body=lambda w: {"full_name": "Changed"}),
-    "/api/v1/customers": ApiEntry(body=lambda w: {
-        "name": "New", "address": "Gade 1", "postal_code": "1000", "city": "København",
-        "email": "new@example.dk",
-    }),
+    "/api/v1/customers": ApiEntry(
+        body=lambda w: {
+            "name": "New",
+            "address": "Gade 1",
+            "postal_code": "1000",
+            "city": "København",
+            "email": "new@example.dk",
+        }
+    ),
     "/api/v1/customers/{id}": ApiEntry(
         params=lambda w: {"id": w.b.pk}, body=lambda w: {"name": "Taken over"}
     ),

@@ -13,7 +13,16 @@ from drf_spectacular.generators import SchemaGenerator
 import infra.urls
 from accounts.models import Role
 from tests.conftest import login
-from tests.tenancy import API, CUSTOMER, FOREIGN_MARKERS, PANEL, PUBLIC, STAFF, World, panel_url_names
+from tests.tenancy import (
+    API,
+    CUSTOMER,
+    FOREIGN_MARKERS,
+    PANEL,
+    PUBLIC,
+    STAFF,
+    World,
+    panel_url_names,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -107,8 +116,9 @@ def test_panel_as_each_role_of_another_customer(role):
 
 def api_call(client, method, url, body, **headers):
     if method in {"post", "put", "patch"}:
-        return getattr(client, method)(url, json.dumps(body), content_type="application/json",
-                                       **headers)
+        return getattr(client, method)(
+            url, json.dumps(body), content_type="application/json", **headers
+        )
     return getattr(client, method)(url, **headers)
 
 

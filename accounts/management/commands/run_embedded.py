@@ -23,8 +23,19 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         lines = demo.seed()
         worker = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "celery", "-A", "infra", "worker", "--beat",
-             "--loglevel", "WARNING", "--concurrency", "2"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "infra",
+                "worker",
+                "--beat",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                "2",
+            ],
         )
         self.stdout.write("\n".join(lines))
         self.stdout.write(f"\nHavn runs on http://{addr}/ (Ctrl-C stops it)\n")
