@@ -183,7 +183,9 @@ def test_password_reset_by_email(client, owner_a):
     assert response.status_code == 200
     assert len(mail.outbox) == 1
     link = re.search(r"http://testserver(/password-reset/\S+/)", mail.outbox[0].body).group(1)
-    response = client.post(link, {"new_password1": "ny-kode-2026!x", "new_password2": "ny-kode-2026!x"})
+    response = client.post(
+        link, {"new_password1": "ny-kode-2026!x", "new_password2": "ny-kode-2026!x"}
+    )
     assert response.status_code == 302
     owner_a.refresh_from_db()
     assert owner_a.check_password("ny-kode-2026!x")
