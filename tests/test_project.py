@@ -1,6 +1,7 @@
 """Project-wide rules: production settings, layering, migrations, languages."""
 
 import ast
+import logging
 import os
 import secrets
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from infra import env
+from infra.logging import formatter, scrub
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ["infra", "accounts", "hosting", "backups", "api"]  # each may import only leftwards
@@ -107,3 +109,17 @@ def test_every_message_has_a_danish_translation(flag):
         ["msgattrib", flag, "--no-obsolete", str(po)], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_logs_scrub_secrets_and_cpr_numbers():
+    record = logging.LogRecord("havn", logging.INFO, __file__, 1, "%s", ("x",), None)
+    record.msg = "verified 010203-1234 for %s"
+    line = formatter(json=True).format(record)
+    assert "010203-1234" not in line and "[cpr]" in line
+    event = {"event": "login", "password": "hunter2", "api_key": "havn_x_y", "user": "a@b.dk"}
+    assert scrub(None, None, event) == {
+        "event": "login",
+        "password": "[redacted]",
+        "api_key": "[redacted]",
+        "user": "a@b.dk",
+    }
