@@ -21,6 +21,11 @@ PERMISSIONS: dict[str, tuple[frozenset, frozenset]] = {
     "apikeys.manage": (frozenset({Role.OWNER, Role.ADMIN, Role.TECHNICAL}), frozenset()),
     "audit.view": (frozenset({Role.OWNER, Role.ADMIN}), STAFF),
     "users.manage": (frozenset(), STAFF_ADMIN),
+    "hosting.view": (ALL_ROLES, STAFF),
+    "hosting.manage": (frozenset({Role.OWNER, Role.ADMIN, Role.TECHNICAL}), STAFF_ADMIN),
+    "domains.manage": (frozenset({Role.OWNER, Role.ADMIN}), STAFF_ADMIN),
+    "servers.view": (frozenset(), STAFF),
+    "servers.manage": (frozenset(), STAFF_ADMIN),
 }
 
 

@@ -3,6 +3,7 @@
 import base64
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout as django_logout
 from django.contrib.auth.decorators import login_required
@@ -10,6 +11,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
 from django.utils.encoding import force_str
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.utils.translation import gettext as _
@@ -45,6 +47,18 @@ def _safe_next(request, default="accounts:dashboard"):
     return default
 
 
+def _with_language(response, request, language: str):
+    """Remember the user's language in the cookie Django's LocaleMiddleware reads."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        samesite="Lax",
+        secure=request.is_secure(),
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+    )
+    return response
+
+
 def _form_errors(form, exc: ValidationError) -> None:
     """Put a service's ValidationError onto the form, by field where the form has it."""
     if hasattr(exc, "error_dict"):
@@ -78,8 +92,8 @@ def login_view(request):
                 return redirect("accounts:login_2fa")
             services.complete_login(request, user)
             if user.is_staff:  # staff must enrol before anything else (see the middleware)
-                return redirect("accounts:twofactor")
-            return redirect(_safe_next(request))
+                return _with_language(redirect("accounts:twofactor"), request, user.language)
+            return _with_language(redirect(_safe_next(request)), request, user.language)
     return render(request, "accounts/login.html", {"form": form, "next": _safe_next(request, "")})
 
 
@@ -102,7 +116,7 @@ def login_2fa_view(request):
         else:
             target = request.session.get(PENDING_NEXT) or "accounts:dashboard"
             services.complete_login(request, user, second_factor=device)
-            return redirect(target)
+            return _with_language(redirect(target), request, user.language)
     return render(request, "accounts/login_2fa.html", {"form": form})
 
 
@@ -174,12 +188,9 @@ def profile_view(request):
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
-            messages.success(request, _("Your profile is saved."))
-            response = redirect("accounts:profile")
-            response.set_cookie(
-                "django_language", data["language"], samesite="Lax", secure=request.is_secure()
-            )
-            return response
+            with translation.override(data["language"]):
+                messages.success(request, _("Your profile is saved."))
+            return _with_language(redirect("accounts:profile"), request, data["language"])
     return render(
         request,
         "accounts/profile.html",

@@ -219,3 +219,11 @@ def test_staff_with_a_verified_second_factor_reach_the_staff_area(staff_admin):
     add_totp(staff_admin)
     client = login(Client(), staff_admin)
     assert client.get("/staff/customers/").status_code == 200
+
+
+def test_login_switches_the_panel_to_the_users_language(client, owner_a):
+    owner_a.language = "en"
+    owner_a.save()
+    post_login(client, owner_a.email)
+    assert client.cookies["django_language"].value == "en"
+    assert '<html lang="en">' in client.get("/profile/").content.decode()
