@@ -11,7 +11,12 @@ from tests.factories import (
     totp_code,
 )
 
-pytest_plugins = ["tests.fixtures.sshd", "tests.fixtures.s3", "tests.fixtures.browser"]
+pytest_plugins = [
+    "tests.fixtures.sshd",
+    "tests.fixtures.s3",
+    "tests.fixtures.browser",
+    "tests.fixtures.worker",
+]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The zero-setup run: SQLite, an embedded Celery broker with a real worker and beat, demo data."""
 
+import signal
 import subprocess
 import sys
 
@@ -39,6 +40,8 @@ class Command(BaseCommand):
         )
         self.stdout.write("\n".join(lines))
         self.stdout.write(f"\nHavn runs on http://{addr}/ (Ctrl-C stops it)\n")
+        # A SIGTERM (e.g. from a process manager) must still stop the worker: exit through finally.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             call_command("runserver", addr, use_reloader=False)
         finally:
