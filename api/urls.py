@@ -2,17 +2,25 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from rest_framework.routers import SimpleRouter
 
-from api import views
+from api.views import accounts, hosting
 
 router = SimpleRouter(trailing_slash=False)
-router.register("customers", views.CustomerViewSet, basename="customer")
-router.register("memberships", views.MembershipViewSet, basename="membership")
-router.register("api-keys", views.ApiKeyViewSet, basename="apikey")
+router.register("customers", accounts.CustomerViewSet, basename="customer")
+router.register("memberships", accounts.MembershipViewSet, basename="membership")
+router.register("api-keys", accounts.ApiKeyViewSet, basename="apikey")
+router.register("webhotels", hosting.WebhotelViewSet, basename="webhotel")
+router.register("databases", hosting.DatabaseViewSet, basename="database")
+router.register("mail-domains", hosting.MailDomainViewSet, basename="maildomain")
+router.register("mailboxes", hosting.MailboxViewSet, basename="mailbox")
+router.register("aliases", hosting.AliasViewSet, basename="alias")
+router.register("operations", hosting.OperationViewSet, basename="operation")
+router.register("plans", hosting.PlanViewSet, basename="plan")
+router.register("servers", hosting.ServerViewSet, basename="server")
 
 app_name = "api"
 
 urlpatterns = [
-    path("me", views.MeView.as_view(), name="me"),
+    path("me", accounts.MeView.as_view(), name="me"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),

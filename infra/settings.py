@@ -125,7 +125,11 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("HAVN_CACHE_PREFIX", "havn"),
+            # Each test run gets its own prefix, so runs sharing a Redis never see each other.
+            "KEY_PREFIX": env_str(
+                "HAVN_CACHE_PREFIX",
+                f"havn-test-{secrets.token_hex(4)}" if HAVN_ENV == "test" else "havn",
+            ),
         }
     }
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
@@ -270,6 +274,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "MembershipRoleEnum": "accounts.models.Role",
+        "CustomerStatusEnum": "accounts.models.Customer.Status",
+        "ServerRoleEnum": "hosting.models.Server.Role",
+        "ServerStatusEnum": "hosting.models.Server.Status",
+        "ResourceStatusEnum": "hosting.models.ResourceStatus",
+        "OperationStatusEnum": "hosting.models.Operation.Status",
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------------
@@ -285,3 +297,16 @@ LOGGING = {
 # --- Havn -----------------------------------------------------------------------------------------
 # The panel's public address, used in e-mails sent outside a request (invitations).
 HAVN_PANEL_URL = env_str("HAVN_PANEL_URL", "http://127.0.0.1:8000").rstrip("/")
+# Drivers for what no machine here can run (docs/drivers.md); the defaults are local stand-ins.
+HAVN_REGISTRY_DRIVER = env_str("HAVN_REGISTRY_DRIVER", "hosting.registry_local.LocalRegistry")
+HAVN_IDENTITY_DRIVER = env_str("HAVN_IDENTITY_DRIVER", "infra.identity.LocalIdentityDriver")
+HAVN_ACME_DRIVER = env_str("HAVN_ACME_DRIVER", "infra.acme.LocalCaDriver")
+# The private key Havn logs in to hosting servers with (their host keys are pinned per server).
+HAVN_SSH_KEY_FILE = env_str("HAVN_SSH_KEY_FILE", str(VAR_DIR / "ssh" / "id_ed25519"))
+CELERY_BEAT_SCHEDULE = {
+    "resume-stale-operations": {
+        "task": "hosting.tasks.resume_stale_operations",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
+}

@@ -54,3 +54,39 @@ def totp_code(device: TOTPDevice) -> str:
     step = max(totp.t(), device.last_t + 1)
     totp.time = device.t0 + step * device.step
     return f"{totp.token():0{device.digits}d}"
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "hosting.Plan"
+
+    name = factory.Sequence(lambda n: f"Plan {n}")
+    disk_quota_mb = 10_000
+    max_databases = 2
+    max_mailboxes = 3
+    price_dkk = "49.00"
+
+
+class ServerFactory(factory.django.DjangoModelFactory):
+    """A sandbox server on the local transport; tests that need SSH point it at the sshd fixture."""
+
+    class Meta:
+        model = "hosting.Server"
+
+    name = factory.Sequence(lambda n: f"web{n}")
+    address = "127.0.0.1"
+    transport = "local"
+    profile = "sandbox"
+    root = factory.Sequence(lambda n: f"/tmp/havn-sandbox-{n}")
+
+
+class WebhotelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "hosting.Webhotel"
+
+    customer = factory.SubFactory(CustomerFactory)
+    server = factory.SubFactory(ServerFactory)
+    plan = factory.SubFactory(PlanFactory)
+    primary_domain = factory.Sequence(lambda n: f"site{n}.dk")
+    system_user = factory.Sequence(lambda n: f"wh{n:05d}")
+    status = "active"

@@ -9,10 +9,18 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import ApiKey, Customer, Membership, Role
 from accounts.services import create_api_key
-from tests.factories import CustomerFactory, MembershipFactory
+from hosting.models import Database, MailAlias, Mailbox, MailDomain, Operation
+from tests.factories import CustomerFactory, MembershipFactory, PlanFactory, WebhotelFactory
 
 # Strings that exist only in customer B's rows: no response to anyone of customer A may hold one.
-FOREIGN_MARKERS = ("FOREIGN-CUSTOMER", "foreign-owner@beta.example", "FOREIGN-KEY")
+FOREIGN_MARKERS = (
+    "FOREIGN-CUSTOMER",
+    "foreign-owner@beta.example",
+    "FOREIGN-KEY",
+    "foreign-webhotel.dk",
+    "foreign-mail.dk",
+    "whforeign",
+)
 
 
 @dataclass
@@ -25,6 +33,8 @@ class World:
     b_membership: Membership
     b_key: ApiKey
     a_token: str
+    b_hosting: dict[str, object]  # model name -> customer B's row
+    plan: object
 
     @classmethod
     def build(cls) -> "World":
@@ -40,15 +50,54 @@ class World:
         _a_key, a_token = create_api_key(
             Actor(a_members[Role.OWNER]), a, name="own key", access=ApiKey.Access.READ_WRITE
         )
-        return cls(a, b, a_members, b_membership, b_key, a_token)
+        return cls(a, b, a_members, b_membership, b_key, a_token, _hosting_of(b), PlanFactory())
 
     def snapshot_b(self) -> tuple:
         """Customer B's rows, to prove that nothing a foreign caller did changed them."""
-        return (
-            tuple(Customer.objects.filter(pk=self.b.pk).values_list()),
-            tuple(Membership.objects.filter(customer=self.b).values_list()),
-            tuple(ApiKey.objects.filter(customer=self.b).values_list()),
-        )
+        rows = [
+            Customer.objects.filter(pk=self.b.pk),
+            Membership.objects.filter(customer=self.b),
+            ApiKey.objects.filter(customer=self.b),
+            *(type(row).objects.filter(pk=row.pk) for row in self.b_hosting.values()),
+        ]
+        return tuple(tuple(queryset.values_list()) for queryset in rows)
+
+
+def _hosting_of(customer) -> dict[str, object]:
+    """One of each hosting resource for the customer, named with foreign markers."""
+    webhotel = WebhotelFactory(
+        customer=customer, primary_domain="foreign-webhotel.dk", system_user="whforeign"
+    )
+    database = Database.objects.create(
+        webhotel=webhotel,
+        engine="mariadb",
+        name="whforeign_db",
+        user="whforeign_db",
+        password_verifier="*0",
+    )
+    mail_domain = MailDomain.objects.create(webhotel=webhotel, name="foreign-mail.dk")
+    mailbox = Mailbox.objects.create(
+        mail_domain=mail_domain, local_part="box", password_hash="{ARGON2ID}x"
+    )
+    alias = MailAlias.objects.create(
+        mail_domain=mail_domain, local_part="alias", destinations=["box@foreign-mail.dk"]
+    )
+    operation = Operation.objects.create(
+        customer=customer,
+        server=webhotel.server,
+        action="webhotel.ensure",
+        target="foreign-webhotel.dk",
+        params={"id": webhotel.pk},
+        status="failed",
+    )
+    return {
+        "webhotel": webhotel,
+        "database": database,
+        "maildomain": mail_domain,
+        "mailbox": mailbox,
+        "alias": alias,
+        "operation": operation,
+    }
 
 
 # --- The panel ------------------------------------------------------------------------------------
@@ -134,10 +183,16 @@ def panel_url_names(urlconf=None) -> set[str]:
 
 @dataclass(frozen=True)
 class ApiEntry:
-    """``params`` fills the path with customer B's objects; ``body`` is what a write sends."""
+    """``params`` fills the path with customer B's objects; ``body`` is what a write sends.
+    ``catalog`` marks shared, non-customer data (plans) that everyone may read."""
 
     params: Callable[[World], dict] = field(default=lambda world: {})
     body: Callable[[World], dict] = field(default=lambda world: {})
+    catalog: bool = False
+
+
+def _b(key):
+    return lambda world: {"id": world.b_hosting[key].pk}
 
 
 API: dict[str, ApiEntry] = {
@@ -164,4 +219,53 @@ API: dict[str, ApiEntry] = {
         body=lambda w: {"customer": w.b.pk, "name": "stolen", "access": "read_write"}
     ),
     "/api/v1/api-keys/{id}": ApiEntry(params=lambda w: {"id": w.b_key.pk}),
+    "/api/v1/webhotels": ApiEntry(
+        body=lambda w: {"customer": w.b.pk, "primary_domain": "new.dk", "plan": w.plan.pk}
+    ),
+    "/api/v1/webhotels/{id}": ApiEntry(_b("webhotel"), lambda w: {"php_version": "8.2"}),
+    "/api/v1/webhotels/{id}/suspend": ApiEntry(_b("webhotel")),
+    "/api/v1/webhotels/{id}/unsuspend": ApiEntry(_b("webhotel")),
+    "/api/v1/databases": ApiEntry(
+        body=lambda w: {"webhotel": w.b_hosting["webhotel"].pk, "engine": "mariadb", "suffix": "x"}
+    ),
+    "/api/v1/databases/{id}": ApiEntry(_b("database")),
+    "/api/v1/databases/{id}/reset-password": ApiEntry(_b("database")),
+    "/api/v1/mail-domains": ApiEntry(
+        body=lambda w: {"webhotel": w.b_hosting["webhotel"].pk, "name": "new-mail.dk"}
+    ),
+    "/api/v1/mail-domains/{id}": ApiEntry(_b("maildomain")),
+    "/api/v1/mailboxes": ApiEntry(
+        body=lambda w: {"mail_domain": w.b_hosting["maildomain"].pk, "local_part": "x"}
+    ),
+    "/api/v1/mailboxes/{id}": ApiEntry(_b("mailbox"), lambda w: {"quota_mb": 20}),
+    "/api/v1/aliases": ApiEntry(
+        body=lambda w: {
+            "mail_domain": w.b_hosting["maildomain"].pk,
+            "local_part": "y",
+            "destinations": ["a@b.dk"],
+        }
+    ),
+    "/api/v1/aliases/{id}": ApiEntry(_b("alias"), lambda w: {"destinations": ["c@d.dk"]}),
+    "/api/v1/operations": ApiEntry(),
+    "/api/v1/operations/{id}": ApiEntry(_b("operation")),
+    "/api/v1/operations/{id}/retry": ApiEntry(_b("operation")),
+    "/api/v1/plans": ApiEntry(
+        body=lambda w: {
+            "name": "Cheap",
+            "disk_quota_mb": 1,
+            "max_databases": 1,
+            "max_mailboxes": 1,
+            "price_dkk": "1.00",
+        }
+    ),
+    "/api/v1/plans/{id}": ApiEntry(
+        lambda w: {"id": w.plan.pk}, lambda w: {"price_dkk": "0.00"}, catalog=True
+    ),
+    "/api/v1/servers": ApiEntry(body=lambda w: {"name": "evil", "address": "127.0.0.1"}),
+    "/api/v1/servers/{id}": ApiEntry(
+        lambda w: {"id": w.b_hosting["webhotel"].server_id}, lambda w: {"capacity": 1}
+    ),
+    "/api/v1/servers/{id}/confirm-host-key": ApiEntry(
+        lambda w: {"id": w.b_hosting["webhotel"].server_id}, lambda w: {"fingerprint": "x"}
+    ),
 }

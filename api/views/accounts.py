@@ -1,31 +1,15 @@
 """API views over the account services. Every queryset comes from visible_to(user)."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, mixins, status, viewsets
+from rest_framework import generics, mixins, status
 from rest_framework.response import Response
 
 from accounts import services
 from accounts.actor import Actor
 from accounts.models import ApiKey, Customer, Membership
 from accounts.permissions import require
-from api import serializers
-
-
-class CustomerOwnedViewSet(viewsets.GenericViewSet):
-    """Base for every customer-owned resource: the queryset is always narrowed to the caller."""
-
-    model = None
-
-    def get_queryset(self):
-        return self.model.objects.visible_to(self.request.user).order_by("pk")
-
-    @property
-    def actor(self) -> Actor:
-        return Actor.from_request(self.request)
-
-    def visible_customer(self, customer_id) -> Customer:
-        return get_object_or_404(Customer.objects.visible_to(self.request.user), pk=customer_id)
+from api.serializers import accounts as serializers
+from api.views.base import CustomerOwnedViewSet
 
 
 class MeView(generics.RetrieveUpdateAPIView):

@@ -1,0 +1,294 @@
+"""API views over the hosting services. Changes answer 202 with the operation to poll."""
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.actor import Actor
+from api.serializers import hosting as s
+from api.views.base import CustomerOwnedViewSet, IsStaff, ReadForAllWriteForStaff
+from hosting.models import (
+    Database,
+    MailAlias,
+    Mailbox,
+    MailDomain,
+    Operation,
+    Plan,
+    Server,
+    Webhotel,
+)
+from hosting.services import mail, servers, webhotels
+from hosting.services.operations import retry_operation
+
+OPERATION_REF = inline_serializer(
+    "OperationRef", {"id": serializers.IntegerField(), "status": serializers.CharField()}
+)
+
+
+def accepted(request, data: dict, resource_key: str, pk: int) -> Response:
+    """202 with the resource and its newest operation, and the operation's URL in Location."""
+    operation = (
+        Operation.objects.filter(action__startswith=f"{resource_key}.", params__id=pk)
+        .order_by("-pk")
+        .first()
+    )
+    headers = {}
+    if operation is not None:
+        data = {**data, "operation": {"id": operation.pk, "status": operation.status}}
+        headers["Location"] = request.build_absolute_uri(
+            reverse("api:operation-detail", args=[operation.pk])
+        )
+    return Response(data, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+class DestroyAccepted:
+    """DELETE answers 202: the server-side removal runs as an operation."""
+
+    resource_key = ""
+    delete_service = None
+
+    def destroy(self, request, pk=None):
+        row = self.get_object()
+        type(self).delete_service(self.actor, row)
+        return accepted(request, {"id": row.pk}, self.resource_key, row.pk)
+
+
+class WebhotelViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, DestroyAccepted, CustomerOwnedViewSet
+):
+    model = Webhotel
+    serializer_class = s.WebhotelSerializer
+    filterset_fields = ["customer", "status", "server__name"]
+    ordering_fields = ["primary_domain", "created_at"]
+    resource_key = "webhotel"
+    delete_service = webhotels.delete_webhotel
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("server")
+
+    @extend_schema(request=s.WebhotelCreateSerializer, responses={202: s.WebhotelSerializer})
+    def create(self, request):
+        data = s.WebhotelCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        customer = self.visible_customer(fields.pop("customer"))
+        webhotel = webhotels.create_webhotel(self.actor, customer, **fields)
+        return accepted(request, s.WebhotelSerializer(webhotel).data, "webhotel", webhotel.pk)
+
+    @extend_schema(request=s.WebhotelUpdateSerializer, responses={202: s.WebhotelSerializer})
+    def partial_update(self, request, pk=None):
+        data = s.WebhotelUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        webhotel = webhotels.update_webhotel(self.actor, self.get_object(), **data.validated_data)
+        return accepted(request, s.WebhotelSerializer(webhotel).data, "webhotel", webhotel.pk)
+
+    @extend_schema(request=None, responses={202: s.WebhotelSerializer})
+    @action(detail=True, methods=["post"])
+    def suspend(self, request, pk=None):
+        webhotel = webhotels.set_webhotel_suspended(self.actor, self.get_object(), True)
+        return accepted(request, s.WebhotelSerializer(webhotel).data, "webhotel", webhotel.pk)
+
+    @extend_schema(request=None, responses={202: s.WebhotelSerializer})
+    @action(detail=True, methods=["post"])
+    def unsuspend(self, request, pk=None):
+        webhotel = webhotels.set_webhotel_suspended(self.actor, self.get_object(), False)
+        return accepted(request, s.WebhotelSerializer(webhotel).data, "webhotel", webhotel.pk)
+
+
+class DatabaseViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, DestroyAccepted, CustomerOwnedViewSet
+):
+    model = Database
+    serializer_class = s.DatabaseSerializer
+    filterset_fields = ["webhotel", "engine", "status"]
+    resource_key = "database"
+    delete_service = webhotels.delete_database
+
+    @extend_schema(
+        request=s.DatabaseCreateSerializer, responses={202: s.DatabaseWithPasswordSerializer}
+    )
+    def create(self, request):
+        data = s.DatabaseCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        webhotel = self.visible(Webhotel, fields.pop("webhotel"))
+        database, password = webhotels.create_database(self.actor, webhotel, **fields)
+        body = {**s.DatabaseSerializer(database).data, "password": password}
+        return accepted(request, body, "database", database.pk)
+
+    @extend_schema(request=None, responses={202: s.DatabaseWithPasswordSerializer})
+    @action(detail=True, methods=["post"], url_path="reset-password")
+    def reset_password(self, request, pk=None):
+        database = self.get_object()
+        password = webhotels.reset_database_password(self.actor, database)
+        body = {**s.DatabaseSerializer(database).data, "password": password}
+        return accepted(request, body, "database", database.pk)
+
+
+class MailDomainViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, DestroyAccepted, CustomerOwnedViewSet
+):
+    model = MailDomain
+    serializer_class = s.MailDomainSerializer
+    filterset_fields = ["webhotel", "status"]
+    resource_key = "maildomain"
+    delete_service = mail.delete_mail_domain
+
+    @extend_schema(responses={202: s.MailDomainSerializer})
+    def create(self, request):
+        data = s.MailDomainSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        webhotel = self.visible(Webhotel, data.validated_data["webhotel_id"])
+        domain = mail.create_mail_domain(self.actor, webhotel, name=data.validated_data["name"])
+        return accepted(request, s.MailDomainSerializer(domain).data, "maildomain", domain.pk)
+
+
+class MailboxViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, DestroyAccepted, CustomerOwnedViewSet
+):
+    model = Mailbox
+    serializer_class = s.MailboxSerializer
+    filterset_fields = ["mail_domain", "status"]
+    resource_key = "mailbox"
+    delete_service = mail.delete_mailbox
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("mail_domain")
+
+    @extend_schema(
+        request=s.MailboxCreateSerializer, responses={202: s.MailboxWithPasswordSerializer}
+    )
+    def create(self, request):
+        data = s.MailboxCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        mail_domain = self.visible(MailDomain, fields.pop("mail_domain"))
+        mailbox, password = mail.create_mailbox(self.actor, mail_domain, **fields)
+        body = {**s.MailboxSerializer(mailbox).data, "password": password}
+        return accepted(request, body, "mailbox", mailbox.pk)
+
+    @extend_schema(request=s.MailboxUpdateSerializer, responses={202: s.MailboxSerializer})
+    def partial_update(self, request, pk=None):
+        data = s.MailboxUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        mailbox = mail.update_mailbox(self.actor, self.get_object(), **data.validated_data)
+        return accepted(request, s.MailboxSerializer(mailbox).data, "mailbox", mailbox.pk)
+
+
+class AliasViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, DestroyAccepted, CustomerOwnedViewSet
+):
+    model = MailAlias
+    serializer_class = s.AliasSerializer
+    filterset_fields = ["mail_domain", "status"]
+    resource_key = "alias"
+    delete_service = mail.delete_alias
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("mail_domain")
+
+    @extend_schema(responses={202: s.AliasSerializer})
+    def create(self, request):
+        data = s.AliasSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        mail_domain = self.visible(MailDomain, data.validated_data["mail_domain_id"])
+        alias = mail.save_alias(
+            self.actor,
+            mail_domain,
+            local_part=data.validated_data["local_part"],
+            destinations=data.validated_data["destinations"],
+        )
+        return accepted(request, s.AliasSerializer(alias).data, "alias", alias.pk)
+
+    @extend_schema(request=s.AliasSerializer, responses={202: s.AliasSerializer})
+    def partial_update(self, request, pk=None):
+        alias = self.get_object()
+        data = s.AliasSerializer(alias, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        alias = mail.save_alias(
+            self.actor,
+            alias.mail_domain,
+            local_part=alias.local_part,
+            destinations=data.validated_data.get("destinations", alias.destinations),
+        )
+        return accepted(request, s.AliasSerializer(alias).data, "alias", alias.pk)
+
+
+class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet):
+    model = Operation
+    serializer_class = s.OperationSerializer
+    filterset_fields = ["customer", "status", "action"]
+
+    def get_queryset(self):
+        return self.model.objects.visible_to(self.request.user).order_by("-pk")
+
+    @extend_schema(request=None, responses={202: s.OperationSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        operation = retry_operation(self.actor, self.get_object())
+        return Response(s.OperationSerializer(operation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PlanViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The plans on sale (everyone reads them); staff administrators change them."""
+
+    serializer_class = s.PlanSerializer
+    permission_classes = [ReadForAllWriteForStaff]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        plans = Plan.objects.order_by("pk")
+        return plans if self.request.user.is_staff else plans.filter(active=True)
+
+    def perform_create(self, serializer):
+        serializer.instance = servers.save_plan(
+            Actor.from_request(self.request), **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = servers.save_plan(
+            Actor.from_request(self.request), serializer.instance, **serializer.validated_data
+        )
+
+
+class ServerViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Staff: hosting servers. Adding one fetches its host key for staff to confirm."""
+
+    serializer_class = s.ServerSerializer
+    permission_classes = [IsStaff]
+    queryset = Server.objects.order_by("pk")
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def perform_create(self, serializer):
+        serializer.instance = servers.add_server(
+            Actor.from_request(self.request), **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = servers.update_server(
+            Actor.from_request(self.request), serializer.instance, **serializer.validated_data
+        )
+
+    @extend_schema(request=s.ConfirmHostKeySerializer, responses=s.ServerSerializer)
+    @action(detail=True, methods=["post"], url_path="confirm-host-key")
+    def confirm_host_key(self, request, pk=None):
+        data = s.ConfirmHostKeySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        server = servers.confirm_host_key(
+            Actor.from_request(request), self.get_object(), data.validated_data["fingerprint"]
+        )
+        return Response(s.ServerSerializer(server).data)

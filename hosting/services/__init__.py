@@ -1,0 +1,1 @@
+"""Hosting's business operations, one function each (see docs/architecture.md, Services)."""
