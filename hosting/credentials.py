@@ -22,7 +22,7 @@ def mysql_native_verifier(password: str) -> str:
 
 
 def scram_sha256_verifier(password: str, iterations: int = 4096) -> str:
-    """PostgreSQL's SCRAM-SHA-256 verifier (RFC 5802/7677), as ``CREATE ROLE … PASSWORD`` takes it."""
+    """PostgreSQL's SCRAM-SHA-256 verifier (RFC 5802/7677), as ``CREATE ROLE … PASSWORD`` takes."""
     salt = secrets.token_bytes(16)
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     client_key = hmac.new(salted, b"Client Key", "sha256").digest()

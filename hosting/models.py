@@ -55,7 +55,9 @@ class Server(models.Model):
         _("server profile"), max_length=8, choices=Profile.choices, default=Profile.SANDBOX
     )
     root = models.CharField(
-        _("root folder"), max_length=255, blank=True,
+        _("root folder"),
+        max_length=255,
+        blank=True,
         help_text=_("Sandbox profile: the folder that holds every webhotel, maildir and config."),
     )
 
@@ -149,9 +151,14 @@ class Database(models.Model):
     webhotel = models.ForeignKey(Webhotel, on_delete=models.PROTECT, related_name="databases")
     engine = models.CharField(_("engine"), max_length=10, choices=Engine.choices)
     name = models.CharField(
-        _("name"), max_length=63, validators=[RegexValidator(
-            r"^[a-z][a-z0-9_]{0,62}$", _("Lowercase letters, digits and _, starting with a letter.")
-        )],
+        _("name"),
+        max_length=63,
+        validators=[
+            RegexValidator(
+                r"^[a-z][a-z0-9_]{0,62}$",
+                _("Lowercase letters, digits and _, starting with a letter."),
+            )
+        ],
     )
     user = models.CharField(_("user"), max_length=32)
     # Only the server's verifier (mysql_native_password hash or SCRAM-SHA-256), never the password.
@@ -284,7 +291,8 @@ class Domain(models.Model):
     auto_renew = models.BooleanField(_("renew automatically"), default=True)
     name_servers = models.JSONField(_("name servers"), default=list, blank=True)
     whois_privacy = models.BooleanField(
-        _("hide name and address in whois"), default=True,
+        _("hide name and address in whois"),
+        default=True,
         help_text=_("For private persons the registry shows the registrant as anonymous."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -365,7 +373,9 @@ class Certificate(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["webhotel", "domain"], name="one_certificate_per_domain")
+            models.UniqueConstraint(
+                fields=["webhotel", "domain"], name="one_certificate_per_domain"
+            )
         ]
 
     def __str__(self):

@@ -9,7 +9,6 @@ from django.db import transaction
 
 from accounts import audit
 from accounts.actor import Actor
-
 from hosting.models import (
     Database,
     MailAlias,
@@ -35,14 +34,21 @@ def _webhotel(webhotel: Webhotel) -> dict:
 
 
 def _database(database: Database) -> dict:
-    return {"engine": database.engine, "name": database.name, "user": database.user,
-            "password_verifier": database.password_verifier}
+    return {
+        "engine": database.engine,
+        "name": database.name,
+        "user": database.user,
+        "password_verifier": database.password_verifier,
+    }
 
 
 def _mailbox(mailbox: Mailbox) -> dict:
-    return {"address": mailbox.address, "password_hash": mailbox.password_hash,
-            "quota_mb": mailbox.quota_mb,
-            "suspended": mailbox.status == ResourceStatus.SUSPENDED}
+    return {
+        "address": mailbox.address,
+        "password_hash": mailbox.password_hash,
+        "quota_mb": mailbox.quota_mb,
+        "suspended": mailbox.status == ResourceStatus.SUSPENDED,
+    }
 
 
 def _alias(alias: MailAlias) -> dict:
@@ -107,8 +113,12 @@ def execute(operation_id: int) -> str:
         return Operation.Status.PENDING
     except (AgentError, ssh.SshError) as exc:
         if isinstance(exc, ssh.HostKeyMismatch):
-            audit.record(Actor.system(), "server.host_key_refused", target=operation.server.name,
-                         error=str(exc))
+            audit.record(
+                Actor.system(),
+                "server.host_key_refused",
+                target=operation.server.name,
+                error=str(exc),
+            )
         operations.finish(operation, error=str(exc))
         return Operation.Status.FAILED
     with transaction.atomic():

@@ -35,8 +35,11 @@ def ssh_target(server: Server) -> ssh.SshTarget:
     if not server.host_key or server.host_key_confirmed_at is None:
         raise AgentError(f"{server.name}: the host key is not confirmed; staff must confirm it.")
     return ssh.SshTarget(
-        host=server.address, port=server.ssh_port, user=server.ssh_user,
-        host_key=server.host_key, private_key_path=settings.HAVN_SSH_KEY_FILE,
+        host=server.address,
+        port=server.ssh_port,
+        user=server.ssh_user,
+        host_key=server.host_key,
+        private_key_path=settings.HAVN_SSH_KEY_FILE,
     )
 
 
@@ -72,8 +75,11 @@ def run_agent(server: Server, action: str, params: dict) -> dict:
     request = json.dumps(request_for(server, action, params)).encode()
     if server.transport == Server.Transport.LOCAL:
         done = subprocess.run(  # noqa: S603 -- our interpreter and our agent, no shell
-            [sys.executable, str(AGENT)], input=request, capture_output=True,
-            timeout=AGENT_TIMEOUT, check=False,
+            [sys.executable, str(AGENT)],
+            input=request,
+            capture_output=True,
+            timeout=AGENT_TIMEOUT,
+            check=False,
         )
         return _answer(done.returncode, done.stdout, done.stderr)
     code, remote = _agent()
@@ -81,6 +87,5 @@ def run_agent(server: Server, action: str, params: dict) -> dict:
         if client.run(f"test -f {shlex.quote(remote)}", timeout=30).exit_status != 0:
             client.run_checked("mkdir -p .havn && chmod 700 .havn", timeout=30)
             client.put_file(code, remote, mode=0o700)
-        result = client.run(f"python3 {shlex.quote(remote)}", stdin=request,
-                            timeout=AGENT_TIMEOUT)
+        result = client.run(f"python3 {shlex.quote(remote)}", stdin=request, timeout=AGENT_TIMEOUT)
     return _answer(result.exit_status, result.stdout, result.stderr)

@@ -20,7 +20,6 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-
 logger = logging.getLogger(__name__)
 
 _CPR = re.compile(r"(\d{2})(\d{2})(\d{2})-?(\d{4})")

@@ -36,10 +36,14 @@ def webhotel(customer_a, server, plan):
     return WebhotelFactory(customer=customer_a, server=server, plan=plan)
 
 
-def test_create_webhotel_normalises_an_idn_and_records_an_operation(owner_a, customer_a, server,
-                                                                    plan):
+def test_create_webhotel_normalises_an_idn_and_records_an_operation(
+    owner_a, customer_a, server, plan
+):
     webhotel = webhotels.create_webhotel(
-        Actor(owner_a), customer_a, primary_domain="Blåbær.DK.", plan=plan,
+        Actor(owner_a),
+        customer_a,
+        primary_domain="Blåbær.DK.",
+        plan=plan,
         extra_domains=["www.blåbær.dk", "xn--blbr-roah.dk"],
     )
     assert webhotel.primary_domain == "xn--blbr-roah.dk"
@@ -47,18 +51,22 @@ def test_create_webhotel_normalises_an_idn_and_records_an_operation(owner_a, cus
     assert webhotel.status == "pending" and webhotel.server == server
     operation = Operation.objects.get()
     assert (operation.action, operation.params, operation.status) == (
-        "webhotel.ensure", {"id": webhotel.pk}, "pending"
+        "webhotel.ensure",
+        {"id": webhotel.pk},
+        "pending",
     )
     assert AuditEvent.objects.filter(action="webhotel.created", customer=customer_a).exists()
 
 
 def test_a_domain_on_another_webhotel_is_refused(owner_a, customer_a, webhotel, plan):
     with pytest.raises(ValidationError, match="already on a webhotel"):
-        webhotels.create_webhotel(Actor(owner_a), customer_a,
-                                  primary_domain=webhotel.primary_domain.upper(), plan=plan)
+        webhotels.create_webhotel(
+            Actor(owner_a), customer_a, primary_domain=webhotel.primary_domain.upper(), plan=plan
+        )
     with pytest.raises(ValidationError):
-        webhotels.create_webhotel(Actor(owner_a), customer_a, primary_domain="not a domain",
-                                  plan=plan)
+        webhotels.create_webhotel(
+            Actor(owner_a), customer_a, primary_domain="not a domain", plan=plan
+        )
     assert Webhotel.objects.count() == 1 and not Operation.objects.exists()
 
 
@@ -84,13 +92,13 @@ def test_full_servers_are_refused_with_a_message(owner_a, customer_a, plan):
 
 
 def test_database_passwords_are_returned_once_and_stored_as_verifiers(owner_a, webhotel):
-    maria, password = webhotels.create_database(Actor(owner_a), webhotel, engine="mariadb",
-                                                suffix="shop")
+    maria, password = webhotels.create_database(
+        Actor(owner_a), webhotel, engine="mariadb", suffix="shop"
+    )
     assert maria.name == f"{webhotel.system_user}_shop"
     assert maria.password_verifier.startswith("*") and len(maria.password_verifier) == 41
     assert password not in str(Database.objects.filter(pk=maria.pk).values().get())
-    pg, _ = webhotels.create_database(Actor(owner_a), webhotel, engine="postgresql",
-                                      suffix="blog")
+    pg, _ = webhotels.create_database(Actor(owner_a), webhotel, engine="postgresql", suffix="blog")
     assert pg.password_verifier.startswith("SCRAM-SHA-256$4096:")
 
 
@@ -109,8 +117,7 @@ def test_database_quota_holds_under_concurrent_requests(customer_a, owner_a):
     def create(n):
         try:
             barrier.wait()
-            webhotels.create_database(Actor(owner_a), webhotel, engine="mariadb",
-                                      suffix=f"db{n}")
+            webhotels.create_database(Actor(owner_a), webhotel, engine="mariadb", suffix=f"db{n}")
             results.append("ok")
         except ValidationError:
             results.append("refused")
@@ -129,8 +136,9 @@ def test_database_quota_holds_under_concurrent_requests(customer_a, owner_a):
 def test_mailboxes_hash_passwords_for_dovecot_and_hold_their_quotas(owner_a, webhotel):
     domain = mail.create_mail_domain(Actor(owner_a), webhotel, name="Post.Example.DK")
     assert domain.name == "post.example.dk"
-    mailbox, generated = mail.create_mailbox(Actor(owner_a), domain, local_part="Info",
-                                             quota_mb=1000, password="et-godt-kodeord")
+    mailbox, generated = mail.create_mailbox(
+        Actor(owner_a), domain, local_part="Info", quota_mb=1000, password="et-godt-kodeord"
+    )
     assert generated is None and mailbox.address == "info@post.example.dk"
     assert mailbox.password_hash.startswith("{ARGON2ID}$argon2id$")
     assert verify_dovecot_hash(mailbox.password_hash, "et-godt-kodeord")
@@ -156,10 +164,13 @@ def test_aliases_validate_destinations_and_addresses(owner_a, webhotel):
     with pytest.raises(ValidationError, match="mailbox already has"):
         mail.save_alias(Actor(owner_a), domain, local_part="info", destinations=["a@b.dk"])
     with pytest.raises(ValidationError, match="itself"):
-        mail.save_alias(Actor(owner_a), domain, local_part="loop",
-                        destinations=["loop@example.dk"])
-    alias = mail.save_alias(Actor(owner_a), domain, local_part="salg",
-                            destinations=["A@b.dk", "a@b.dk", "info@example.dk"])
+        mail.save_alias(Actor(owner_a), domain, local_part="loop", destinations=["loop@example.dk"])
+    alias = mail.save_alias(
+        Actor(owner_a),
+        domain,
+        local_part="salg",
+        destinations=["A@b.dk", "a@b.dk", "info@example.dk"],
+    )
     assert alias.destinations == ["a@b.dk", "info@example.dk"]
 
 

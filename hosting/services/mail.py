@@ -20,8 +20,14 @@ MIN_PASSWORD_LENGTH = 10
 
 def _enqueue(actor, mail_domain: MailDomain, action: str, target: str, params: dict):
     webhotel = mail_domain.webhotel
-    return enqueue(actor, server=webhotel.server, customer=webhotel.customer, action=action,
-                   target=target, params=params)
+    return enqueue(
+        actor,
+        server=webhotel.server,
+        customer=webhotel.customer,
+        action=action,
+        target=target,
+        params=params,
+    )
 
 
 def create_mail_domain(actor: Actor, webhotel: Webhotel, *, name: str) -> MailDomain:
@@ -31,8 +37,9 @@ def create_mail_domain(actor: Actor, webhotel: Webhotel, *, name: str) -> MailDo
     with transaction.atomic():
         _refuse_while_deleting(Webhotel.objects.select_for_update().get(pk=webhotel.pk))
         if MailDomain.objects.filter(name=name).exists():
-            raise ValidationError({"name": _("%(name)s already receives mail here.")
-                                   % {"name": name}})
+            raise ValidationError(
+                {"name": _("%(name)s already receives mail here.") % {"name": name}}
+            )
         mail_domain = MailDomain.objects.create(webhotel=webhotel, name=name)
         audit.record(actor, "maildomain.created", customer=webhotel.customer, target=name)
         _enqueue(actor, mail_domain, "maildomain.ensure", name, {"id": mail_domain.pk})
@@ -46,12 +53,20 @@ def delete_mail_domain(actor: Actor, mail_domain: MailDomain) -> None:
     with transaction.atomic():
         mail_domain = MailDomain.objects.select_for_update().get(pk=mail_domain.pk)
         for model in (MailDomain, Mailbox, MailAlias):
-            rows = model.objects.filter(pk=mail_domain.pk) if model is MailDomain else (
-                model.objects.filter(mail_domain=mail_domain))
+            rows = (
+                model.objects.filter(pk=mail_domain.pk)
+                if model is MailDomain
+                else (model.objects.filter(mail_domain=mail_domain))
+            )
             rows.update(status=ResourceStatus.DELETING)
         audit.record(actor, "maildomain.deleted", customer=customer, target=mail_domain.name)
-        _enqueue(actor, mail_domain, "maildomain.remove", mail_domain.name,
-                 {"id": mail_domain.pk, "domain": mail_domain.name})
+        _enqueue(
+            actor,
+            mail_domain,
+            "maildomain.remove",
+            mail_domain.name,
+            {"id": mail_domain.pk, "domain": mail_domain.name},
+        )
 
 
 def _password_hash(password: str | None) -> tuple[str, str | None]:
@@ -60,8 +75,9 @@ def _password_hash(password: str | None) -> tuple[str, str | None]:
         password = generate_password()
         return dovecot_hash(password), password
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError({"password": _("Use at least %(n)d characters.")
-                               % {"n": MIN_PASSWORD_LENGTH}})
+        raise ValidationError(
+            {"password": _("Use at least %(n)d characters.") % {"n": MIN_PASSWORD_LENGTH}}
+        )
     return dovecot_hash(password), None
 
 
@@ -70,19 +86,31 @@ def _check_mail_quota(webhotel: Webhotel, extra_mb: int, without: Mailbox | None
     if without is not None:
         mailboxes = mailboxes.exclude(pk=without.pk)
     if without is None and mailboxes.count() >= webhotel.plan.max_mailboxes:
-        raise ValidationError(_("The plan allows %(n)d mailboxes; all are in use.")
-                              % {"n": webhotel.plan.max_mailboxes})
+        raise ValidationError(
+            _("The plan allows %(n)d mailboxes; all are in use.")
+            % {"n": webhotel.plan.max_mailboxes}
+        )
     used = mailboxes.aggregate(total=Sum("quota_mb"))["total"] or 0
     if used + extra_mb > webhotel.plan.disk_quota_mb:
-        raise ValidationError({"quota_mb": _(
-            "Only %(free)d MB of the plan's %(total)d MB are free for mailboxes."
-        ) % {"free": max(webhotel.plan.disk_quota_mb - used, 0),
-             "total": webhotel.plan.disk_quota_mb}})
+        raise ValidationError(
+            {
+                "quota_mb": _("Only %(free)d MB of the plan's %(total)d MB are free for mailboxes.")
+                % {
+                    "free": max(webhotel.plan.disk_quota_mb - used, 0),
+                    "total": webhotel.plan.disk_quota_mb,
+                }
+            }
+        )
 
 
-def create_mailbox(actor: Actor, mail_domain: MailDomain, *, local_part: str,
-                   quota_mb: int = 1024, password: str | None = None
-                   ) -> tuple[Mailbox, str | None]:
+def create_mailbox(
+    actor: Actor,
+    mail_domain: MailDomain,
+    *,
+    local_part: str,
+    quota_mb: int = 1024,
+    password: str | None = None,
+) -> tuple[Mailbox, str | None]:
     """Create a mailbox; returns it and the generated password when none was given (shown once)."""
     webhotel = mail_domain.webhotel
     require(actor, "hosting.manage", webhotel.customer)
@@ -98,18 +126,33 @@ def create_mailbox(actor: Actor, mail_domain: MailDomain, *, local_part: str,
         if Mailbox.objects.filter(mail_domain=mail_domain, local_part=local_part).exists():
             raise ValidationError({"local_part": _("This mailbox already exists.")})
         _check_mail_quota(webhotel, quota_mb)
-        mailbox = Mailbox(mail_domain=mail_domain, local_part=local_part, quota_mb=quota_mb,
-                          password_hash=password_hash)
+        mailbox = Mailbox(
+            mail_domain=mail_domain,
+            local_part=local_part,
+            quota_mb=quota_mb,
+            password_hash=password_hash,
+        )
         mailbox.full_clean()
         mailbox.save()
-        audit.record(actor, "mailbox.created", customer=webhotel.customer,
-                     target=mailbox.address, quota_mb=quota_mb)
+        audit.record(
+            actor,
+            "mailbox.created",
+            customer=webhotel.customer,
+            target=mailbox.address,
+            quota_mb=quota_mb,
+        )
         _enqueue(actor, mail_domain, "mailbox.ensure", mailbox.address, {"id": mailbox.pk})
     return mailbox, generated
 
 
-def update_mailbox(actor: Actor, mailbox: Mailbox, *, quota_mb: int | None = None,
-                   password: str | None = None, suspended: bool | None = None) -> Mailbox:
+def update_mailbox(
+    actor: Actor,
+    mailbox: Mailbox,
+    *,
+    quota_mb: int | None = None,
+    password: str | None = None,
+    suspended: bool | None = None,
+) -> Mailbox:
     webhotel = mailbox.mail_domain.webhotel
     require(actor, "hosting.manage", webhotel.customer)
     with transaction.atomic():
@@ -129,10 +172,14 @@ def update_mailbox(actor: Actor, mailbox: Mailbox, *, quota_mb: int | None = Non
             fields.append("status")
         mailbox.full_clean()
         mailbox.save()
-        audit.record(actor, "mailbox.updated", customer=webhotel.customer,
-                     target=mailbox.address, fields=fields)
-        _enqueue(actor, mailbox.mail_domain, "mailbox.ensure", mailbox.address,
-                 {"id": mailbox.pk})
+        audit.record(
+            actor,
+            "mailbox.updated",
+            customer=webhotel.customer,
+            target=mailbox.address,
+            fields=fields,
+        )
+        _enqueue(actor, mailbox.mail_domain, "mailbox.ensure", mailbox.address, {"id": mailbox.pk})
     return mailbox
 
 
@@ -140,10 +187,19 @@ def delete_mailbox(actor: Actor, mailbox: Mailbox) -> None:
     require(actor, "hosting.manage", mailbox.mail_domain.webhotel.customer)
     with transaction.atomic():
         Mailbox.objects.filter(pk=mailbox.pk).update(status=ResourceStatus.DELETING)
-        audit.record(actor, "mailbox.deleted", customer=mailbox.mail_domain.webhotel.customer,
-                     target=mailbox.address)
-        _enqueue(actor, mailbox.mail_domain, "mailbox.remove", mailbox.address,
-                 {"id": mailbox.pk, "address": mailbox.address})
+        audit.record(
+            actor,
+            "mailbox.deleted",
+            customer=mailbox.mail_domain.webhotel.customer,
+            target=mailbox.address,
+        )
+        _enqueue(
+            actor,
+            mailbox.mail_domain,
+            "mailbox.remove",
+            mailbox.address,
+            {"id": mailbox.pk, "address": mailbox.address},
+        )
 
 
 def _destinations(values: list[str]) -> list[str]:
@@ -153,8 +209,9 @@ def _destinations(values: list[str]) -> list[str]:
         try:
             validate_email(value)
         except ValidationError:
-            raise ValidationError({"destinations": _("%(value)s is not an e-mail address.")
-                                   % {"value": value}}) from None
+            raise ValidationError(
+                {"destinations": _("%(value)s is not an e-mail address.") % {"value": value}}
+            ) from None
         if value not in cleaned:
             cleaned.append(value)
     if not cleaned:
@@ -162,8 +219,9 @@ def _destinations(values: list[str]) -> list[str]:
     return cleaned
 
 
-def save_alias(actor: Actor, mail_domain: MailDomain, *, local_part: str,
-               destinations: list[str]) -> MailAlias:
+def save_alias(
+    actor: Actor, mail_domain: MailDomain, *, local_part: str, destinations: list[str]
+) -> MailAlias:
     """Create an alias, or change where an existing one forwards to."""
     customer = mail_domain.webhotel.customer
     require(actor, "hosting.manage", customer)
@@ -181,8 +239,13 @@ def save_alias(actor: Actor, mail_domain: MailDomain, *, local_part: str,
         alias.destinations = destinations
         alias.full_clean()
         alias.save()
-        audit.record(actor, "alias.saved", customer=customer, target=alias.address,
-                     destinations=len(destinations))
+        audit.record(
+            actor,
+            "alias.saved",
+            customer=customer,
+            target=alias.address,
+            destinations=len(destinations),
+        )
         _enqueue(actor, mail_domain, "alias.ensure", alias.address, {"id": alias.pk})
     return alias
 
@@ -193,5 +256,10 @@ def delete_alias(actor: Actor, alias: MailAlias) -> None:
     with transaction.atomic():
         MailAlias.objects.filter(pk=alias.pk).update(status=ResourceStatus.DELETING)
         audit.record(actor, "alias.deleted", customer=customer, target=alias.address)
-        _enqueue(actor, alias.mail_domain, "alias.remove", alias.address,
-                 {"id": alias.pk, "address": alias.address})
+        _enqueue(
+            actor,
+            alias.mail_domain,
+            "alias.remove",
+            alias.address,
+            {"id": alias.pk, "address": alias.address},
+        )

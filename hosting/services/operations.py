@@ -20,13 +20,18 @@ from accounts.permissions import require
 from hosting.models import Operation, Server
 
 
-def enqueue(actor: Actor, *, server: Server, customer, action: str, target: str,
-            params: dict) -> Operation:
+def enqueue(
+    actor: Actor, *, server: Server, customer, action: str, target: str, params: dict
+) -> Operation:
     """Record an operation and start it when the surrounding transaction commits."""
     from hosting.tasks import run_operation
 
     operation = Operation.objects.create(
-        server=server, customer=customer, action=action, target=target, params=params,
+        server=server,
+        customer=customer,
+        action=action,
+        target=target,
+        params=params,
         created_by=actor.user if actor.is_authenticated else None,
     )
     transaction.on_commit(lambda: run_operation.delay(operation.pk))
@@ -45,8 +50,12 @@ def retry_operation(actor: Actor, operation: Operation) -> Operation:
         )
         if not claimed:
             raise ValidationError(_("Only a failed operation can be retried."))
-        audit.record(actor, "operation.retried", customer=operation.customer,
-                     target=f"{operation.action} {operation.target}")
+        audit.record(
+            actor,
+            "operation.retried",
+            customer=operation.customer,
+            target=f"{operation.action} {operation.target}",
+        )
         from hosting.tasks import run_operation
 
         transaction.on_commit(lambda: run_operation.delay(operation.pk))
@@ -97,7 +106,7 @@ def resume_stale() -> int:
 
 
 def finish(operation: Operation, *, error: str = "", retry_later: bool = False) -> None:
-    """Record the outcome. ``retry_later`` puts the operation back to pending (a transient error)."""
+    """Record the outcome; ``retry_later`` puts it back to pending (after a transient error)."""
     if retry_later:
         status = Operation.Status.PENDING
     else:

@@ -11,8 +11,19 @@ from accounts.permissions import require
 from hosting.models import Plan, Server
 from infra import ssh
 
-SERVER_FIELDS = ("name", "address", "ssh_port", "ssh_user", "role", "datacenter", "capacity",
-                 "status", "transport", "profile", "root")
+SERVER_FIELDS = (
+    "name",
+    "address",
+    "ssh_port",
+    "ssh_user",
+    "role",
+    "datacenter",
+    "capacity",
+    "status",
+    "transport",
+    "profile",
+    "root",
+)
 PLAN_FIELDS = ("name", "disk_quota_mb", "max_databases", "max_mailboxes", "price_dkk", "active")
 
 
@@ -25,12 +36,14 @@ def add_server(actor: Actor, **data) -> Server:
         try:
             server.host_key = ssh.fetch_host_key(server.address, server.ssh_port)
         except ssh.SshError as exc:
-            raise ValidationError({"address": _("Cannot reach the server: %(error)s")
-                                   % {"error": exc}}) from None
+            raise ValidationError(
+                {"address": _("Cannot reach the server: %(error)s") % {"error": exc}}
+            ) from None
     with transaction.atomic():
         server.save()
-        audit.record(actor, "server.added", target=server.name,
-                     fingerprint=fingerprint(server) or "")
+        audit.record(
+            actor, "server.added", target=server.name, fingerprint=fingerprint(server) or ""
+        )
     return server
 
 
@@ -46,8 +59,9 @@ def confirm_host_key(actor: Actor, server: Server, fingerprint_seen: str) -> Ser
     with transaction.atomic():
         server.host_key_confirmed_at = timezone.now()
         server.save(update_fields=["host_key_confirmed_at"])
-        audit.record(actor, "server.host_key_confirmed", target=server.name,
-                     fingerprint=fingerprint(server))
+        audit.record(
+            actor, "server.host_key_confirmed", target=server.name, fingerprint=fingerprint(server)
+        )
     return server
 
 

@@ -30,16 +30,21 @@ def ensure_customer_active(customer: Customer) -> None:
 def _domains(primary: str, extra: list[str], *, exclude_pk=None) -> tuple[str, list[str]]:
     """Normalise the names (IDN to punycode) and check no other webhotel serves one of them."""
     primary = normalize_domain(primary)
-    extra_names = [name for name in dict.fromkeys(normalize_domain(n) for n in extra)
-                   if name != primary]
+    extra_names = [
+        name for name in dict.fromkeys(normalize_domain(n) for n in extra) if name != primary
+    ]
     wanted = {primary, *extra_names}
     others = Webhotel.objects.exclude(pk=exclude_pk)
     taken = set(others.filter(primary_domain__in=wanted).values_list("primary_domain", flat=True))
     for names in others.exclude(extra_domains=[]).values_list("extra_domains", flat=True):
         taken |= set(names) & wanted
     if taken:
-        raise ValidationError({"domains": _("%(names)s is already on a webhotel.")
-                               % {"names": ", ".join(sorted(taken))}})
+        raise ValidationError(
+            {
+                "domains": _("%(names)s is already on a webhotel.")
+                % {"names": ", ".join(sorted(taken))}
+            }
+        )
     return primary, extra_names
 
 
@@ -57,14 +62,24 @@ def _pick_server() -> Server:
 
 
 def ensure_webhotel(actor, webhotel: Webhotel):
-    return enqueue(actor, server=webhotel.server, customer=webhotel.customer,
-                   action="webhotel.ensure", target=webhotel.primary_domain,
-                   params={"id": webhotel.pk})
+    return enqueue(
+        actor,
+        server=webhotel.server,
+        customer=webhotel.customer,
+        action="webhotel.ensure",
+        target=webhotel.primary_domain,
+        params={"id": webhotel.pk},
+    )
 
 
 def create_webhotel(
-    actor: Actor, customer: Customer, *, primary_domain: str, plan: Plan,
-    extra_domains: list[str] | None = None, php_version: str = Webhotel.PhpVersion.PHP83,
+    actor: Actor,
+    customer: Customer,
+    *,
+    primary_domain: str,
+    plan: Plan,
+    extra_domains: list[str] | None = None,
+    php_version: str = Webhotel.PhpVersion.PHP83,
     server: Server | None = None,
 ) -> Webhotel:
     require(actor, "hosting.manage", customer)
@@ -77,20 +92,36 @@ def create_webhotel(
         primary, extra = _domains(primary_domain, extra_domains or [])
         server = server or _pick_server()
         webhotel = Webhotel(
-            customer=customer, server=server, plan=plan, primary_domain=primary,
-            extra_domains=extra, php_version=php_version,
+            customer=customer,
+            server=server,
+            plan=plan,
+            primary_domain=primary,
+            extra_domains=extra,
+            php_version=php_version,
             system_user=f"wh{secrets.token_hex(4)}",
         )
         webhotel.full_clean()
         webhotel.save()
-        audit.record(actor, "webhotel.created", customer=customer, target=primary,
-                     server=server.name, plan=plan.name)
+        audit.record(
+            actor,
+            "webhotel.created",
+            customer=customer,
+            target=primary,
+            server=server.name,
+            plan=plan.name,
+        )
         ensure_webhotel(actor, webhotel)
     return webhotel
 
 
-def update_webhotel(actor: Actor, webhotel: Webhotel, *, extra_domains=None, php_version=None,
-                    plan: Plan | None = None) -> Webhotel:
+def update_webhotel(
+    actor: Actor,
+    webhotel: Webhotel,
+    *,
+    extra_domains=None,
+    php_version=None,
+    plan: Plan | None = None,
+) -> Webhotel:
     require(actor, "hosting.manage", webhotel.customer)
     with transaction.atomic():
         webhotel = Webhotel.objects.select_for_update().get(pk=webhotel.pk)
@@ -109,8 +140,13 @@ def update_webhotel(actor: Actor, webhotel: Webhotel, *, extra_domains=None, php
             setattr(webhotel, field, value)
         webhotel.full_clean()
         webhotel.save()
-        audit.record(actor, "webhotel.updated", customer=webhotel.customer,
-                     target=webhotel.primary_domain, fields=sorted(changes))
+        audit.record(
+            actor,
+            "webhotel.updated",
+            customer=webhotel.customer,
+            target=webhotel.primary_domain,
+            fields=sorted(changes),
+        )
         ensure_webhotel(actor, webhotel)
     return webhotel
 
@@ -137,8 +173,12 @@ def set_webhotel_suspended(actor: Actor, webhotel: Webhotel, suspended: bool) ->
         _refuse_while_deleting(webhotel)
         webhotel.status = ResourceStatus.SUSPENDED if suspended else ResourceStatus.ACTIVE
         webhotel.save(update_fields=["status"])
-        audit.record(actor, "webhotel.suspended" if suspended else "webhotel.unsuspended",
-                     customer=webhotel.customer, target=webhotel.primary_domain)
+        audit.record(
+            actor,
+            "webhotel.suspended" if suspended else "webhotel.unsuspended",
+            customer=webhotel.customer,
+            target=webhotel.primary_domain,
+        )
         ensure_webhotel(actor, webhotel)
     return webhotel
 
@@ -152,11 +192,17 @@ def delete_webhotel(actor: Actor, webhotel: Webhotel) -> None:
             raise ValidationError(_("Delete the webhotel's databases and mail domains first."))
         webhotel.status = ResourceStatus.DELETING
         webhotel.save(update_fields=["status"])
-        audit.record(actor, "webhotel.deleted", customer=webhotel.customer,
-                     target=webhotel.primary_domain)
-        enqueue(actor, server=webhotel.server, customer=webhotel.customer,
-                action="webhotel.remove", target=webhotel.primary_domain,
-                params={"id": webhotel.pk, "system_user": webhotel.system_user})
+        audit.record(
+            actor, "webhotel.deleted", customer=webhotel.customer, target=webhotel.primary_domain
+        )
+        enqueue(
+            actor,
+            server=webhotel.server,
+            customer=webhotel.customer,
+            action="webhotel.remove",
+            target=webhotel.primary_domain,
+            params={"id": webhotel.pk, "system_user": webhotel.system_user},
+        )
 
 
 # --- Databases ------------------------------------------------------------------------------------
@@ -168,8 +214,9 @@ def _verifier(engine: str, password: str) -> str:
     return scram_sha256_verifier(password)
 
 
-def create_database(actor: Actor, webhotel: Webhotel, *, engine: str, suffix: str
-                    ) -> tuple[Database, str]:
+def create_database(
+    actor: Actor, webhotel: Webhotel, *, engine: str, suffix: str
+) -> tuple[Database, str]:
     """Create a database named ``<system user>_<suffix>``; returns it and its password (once)."""
     require(actor, "hosting.manage", webhotel.customer)
     ensure_customer_active(webhotel.customer)
@@ -180,25 +227,39 @@ def create_database(actor: Actor, webhotel: Webhotel, *, engine: str, suffix: st
         webhotel = Webhotel.objects.select_for_update().select_related("plan").get(pk=webhotel.pk)
         _refuse_while_deleting(webhotel)
         if webhotel.databases.count() >= webhotel.plan.max_databases:
-            raise ValidationError(_("The plan allows %(n)d databases; all are in use.")
-                                  % {"n": webhotel.plan.max_databases})
+            raise ValidationError(
+                _("The plan allows %(n)d databases; all are in use.")
+                % {"n": webhotel.plan.max_databases}
+            )
         name = f"{webhotel.system_user}_{suffix}".replace("-", "_")
-        database = Database(webhotel=webhotel, engine=engine, name=name, user=name[:32],
-                            password_verifier=_verifier(engine, password))
+        database = Database(
+            webhotel=webhotel,
+            engine=engine,
+            name=name,
+            user=name[:32],
+            password_verifier=_verifier(engine, password),
+        )
         try:
             database.full_clean()
         except ValidationError as exc:
             raise ValidationError({"suffix": exc.message_dict.get("name", exc.messages)}) from None
         database.save()
-        audit.record(actor, "database.created", customer=webhotel.customer, target=name,
-                     engine=engine)
+        audit.record(
+            actor, "database.created", customer=webhotel.customer, target=name, engine=engine
+        )
         _ensure_database(actor, database)
     return database, password
 
 
 def _ensure_database(actor, database: Database):
-    return enqueue(actor, server=database.webhotel.server, customer=database.webhotel.customer,
-                   action="database.ensure", target=database.name, params={"id": database.pk})
+    return enqueue(
+        actor,
+        server=database.webhotel.server,
+        customer=database.webhotel.customer,
+        action="database.ensure",
+        target=database.name,
+        params={"id": database.pk},
+    )
 
 
 def reset_database_password(actor: Actor, database: Database) -> str:
@@ -209,8 +270,12 @@ def reset_database_password(actor: Actor, database: Database) -> str:
         _refuse_while_deleting(database)
         database.password_verifier = _verifier(database.engine, password)
         database.save(update_fields=["password_verifier"])
-        audit.record(actor, "database.password_reset", customer=database.webhotel.customer,
-                     target=database.name)
+        audit.record(
+            actor,
+            "database.password_reset",
+            customer=database.webhotel.customer,
+            target=database.name,
+        )
         _ensure_database(actor, database)
     return password
 
@@ -221,9 +286,19 @@ def delete_database(actor: Actor, database: Database) -> None:
         database = Database.objects.select_for_update().get(pk=database.pk)
         database.status = ResourceStatus.DELETING
         database.save(update_fields=["status"])
-        audit.record(actor, "database.deleted", customer=database.webhotel.customer,
-                     target=database.name)
-        enqueue(actor, server=database.webhotel.server, customer=database.webhotel.customer,
-                action="database.remove", target=database.name,
-                params={"id": database.pk, "engine": database.engine, "name": database.name,
-                        "user": database.user})
+        audit.record(
+            actor, "database.deleted", customer=database.webhotel.customer, target=database.name
+        )
+        enqueue(
+            actor,
+            server=database.webhotel.server,
+            customer=database.webhotel.customer,
+            action="database.remove",
+            target=database.name,
+            params={
+                "id": database.pk,
+                "engine": database.engine,
+                "name": database.name,
+                "user": database.user,
+            },
+        )
