@@ -14,6 +14,12 @@ router.register("mail-domains", hosting.MailDomainViewSet, basename="maildomain"
 router.register("mailboxes", hosting.MailboxViewSet, basename="mailbox")
 router.register("aliases", hosting.AliasViewSet, basename="alias")
 router.register("operations", hosting.OperationViewSet, basename="operation")
+router.register("domains", hosting.DomainViewSet, basename="domain")
+router.register("dns-records", hosting.DnsRecordViewSet, basename="dnsrecord")
+router.register("certificates", hosting.CertificateViewSet, basename="certificate")
+router.register(
+    "identity-verifications", hosting.IdentityVerificationViewSet, basename="identityverification"
+)
 router.register("plans", hosting.PlanViewSet, basename="plan")
 router.register("servers", hosting.ServerViewSet, basename="server")
 

@@ -364,6 +364,7 @@ class Certificate(models.Model):
 
     webhotel = models.ForeignKey(Webhotel, on_delete=models.CASCADE, related_name="certificates")
     domain = models.CharField(_("domain"), max_length=253)
+    domains = models.JSONField(_("domains covered"), default=list)
     not_after = models.DateTimeField(_("expires"))
     fingerprint = models.CharField(max_length=64)
     issued_at = models.DateTimeField(auto_now=True)
@@ -380,6 +381,42 @@ class Certificate(models.Model):
 
     def __str__(self):
         return f"{self.domain} → {self.not_after:%Y-%m-%d}"
+
+
+class IdentityVerification(models.Model):
+    """A registrant's identity check, as .dk requires: an electronic ID for Danish residents
+    (the CPR number is used for the check only and never stored), a document for others."""
+
+    class Method(models.TextChoices):
+        EID = "eid", _("Electronic ID (MitID)")
+        DOCUMENT = "document", _("ID document")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for review")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="verifications")
+    method = models.CharField(_("method"), max_length=8, choices=Method.choices)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices)
+    reference = models.CharField(_("reference"), max_length=100, blank=True)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    # Kept only as long as the retention rules allow (1 day after approval, 5 weeks after a
+    # rejection); the privacy issue's retention task deletes it.
+    document = models.FileField(upload_to="identity/%Y/%m/", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    customer_path = "customer"
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("identity verification")
+        verbose_name_plural = _("identity verifications")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.customer} {self.method} {self.status}"
 
 
 class Operation(models.Model):

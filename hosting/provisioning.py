@@ -6,10 +6,12 @@ they need in the operation's params, and delete the row when the server is clean
 """
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts import audit
 from accounts.actor import Actor
 from hosting.models import (
+    Certificate,
     Database,
     MailAlias,
     Mailbox,
@@ -20,7 +22,7 @@ from hosting.models import (
 )
 from hosting.services import operations
 from hosting.transport import AgentError, run_agent
-from infra import ssh
+from infra import acme, ssh
 
 
 def _webhotel(webhotel: Webhotel) -> dict:
@@ -72,8 +74,27 @@ REMOVE = {
 }
 
 
+def issue_certificate(operation: Operation) -> tuple[str, dict] | None:
+    """Get a certificate for the webhotel's domains and hand the agent the key: the private key
+    exists only in this process and on the server, never in Havn's database."""
+    webhotel = Webhotel.objects.filter(pk=operation.params["id"]).first()
+    if webhotel is None or webhotel.status == ResourceStatus.DELETING:
+        return None
+    key_pem, csr_pem = acme.new_key_and_csr(webhotel.domains)
+    issued = acme.get_acme_driver().issue(webhotel.domains, csr_pem)
+    operation.issued = issued  # recorded by complete() once the server has it
+    return "certificate.install", {
+        "system_user": webhotel.system_user,
+        "domain": webhotel.primary_domain,
+        "fullchain_pem": issued.fullchain_pem.decode(),
+        "key_pem": key_pem.decode(),
+    }
+
+
 def agent_call(operation: Operation) -> tuple[str, dict] | None:
     """The agent action and params for the operation; None when there is nothing left to do."""
+    if operation.action == "certificate.issue":
+        return issue_certificate(operation)
     if operation.action in ENSURE:
         model, params = ENSURE[operation.action]
         row = model.objects.filter(pk=operation.params["id"]).first()
@@ -86,6 +107,22 @@ def agent_call(operation: Operation) -> tuple[str, dict] | None:
 
 def complete(operation: Operation) -> None:
     """Bring the row's state in line with what the server now has."""
+    if operation.action == "certificate.issue":
+        issued = getattr(operation, "issued", None)
+        if issued is not None:
+            webhotel = Webhotel.objects.get(pk=operation.params["id"])
+            Certificate.objects.update_or_create(
+                webhotel=webhotel,
+                domain=webhotel.primary_domain,
+                defaults={
+                    "not_after": issued.not_after,
+                    "fingerprint": issued.fingerprint_sha256,
+                    "domains": webhotel.domains,
+                },
+            )
+        return
+    if operation.action == "webhotel.ensure":
+        _certificate_if_needed(operation)
     if operation.action in ENSURE:
         model = ENSURE[operation.action][0]
         model.objects.filter(pk=operation.params["id"], status=ResourceStatus.PENDING).update(
@@ -97,6 +134,27 @@ def complete(operation: Operation) -> None:
         Mailbox.objects.filter(mail_domain_id=operation.params["id"]).delete()
         MailAlias.objects.filter(mail_domain_id=operation.params["id"]).delete()
     model.objects.filter(pk=operation.params["id"]).delete()
+
+
+def _certificate_if_needed(operation: Operation) -> None:
+    """After a webhotel is set up or its domains change, make sure a certificate covers them."""
+    webhotel = Webhotel.objects.filter(pk=operation.params["id"]).first()
+    if webhotel is None:
+        return
+    certificate = webhotel.certificates.filter(domain=webhotel.primary_domain).first()
+    if (
+        certificate is None
+        or certificate.domains != webhotel.domains
+        or acme.needs_renewal(certificate.not_after)
+    ):
+        operations.enqueue(
+            Actor.system(),
+            server=webhotel.server,
+            customer=webhotel.customer,
+            action="certificate.issue",
+            target=webhotel.primary_domain,
+            params={"id": webhotel.pk},
+        )
 
 
 def execute(operation_id: int) -> str:
@@ -111,7 +169,7 @@ def execute(operation_id: int) -> str:
     except ssh.TransientSshError as exc:
         operations.finish(operation, error=str(exc), retry_later=True)
         return Operation.Status.PENDING
-    except (AgentError, ssh.SshError) as exc:
+    except (AgentError, ssh.SshError, acme.AcmeError) as exc:
         if isinstance(exc, ssh.HostKeyMismatch):
             audit.record(
                 Actor.system(),
@@ -125,3 +183,25 @@ def execute(operation_id: int) -> str:
         complete(operation)
         operations.finish(operation)
     return Operation.Status.DONE
+
+
+def renew_due_certificates() -> int:
+    """Enqueue a new certificate for every webhotel whose certificate ends within 30 days."""
+    due = (
+        Certificate.objects.filter(not_after__lt=timezone.now() + acme.RENEW_BEFORE)
+        .exclude(webhotel__status=ResourceStatus.DELETING)
+        .select_related("webhotel__server", "webhotel__customer")
+    )
+    count = 0
+    for certificate in due:
+        webhotel = certificate.webhotel
+        operations.enqueue(
+            Actor.system(),
+            server=webhotel.server,
+            customer=webhotel.customer,
+            action="certificate.issue",
+            target=webhotel.primary_domain,
+            params={"id": webhotel.pk},
+        )
+        count += 1
+    return count

@@ -20,3 +20,9 @@ def run_operation(self, operation_id: int) -> str:
 @shared_task
 def resume_stale_operations() -> int:
     return operations.resume_stale()
+
+
+@shared_task
+def renew_certificates() -> int:
+    """Daily: certificates within 30 days of expiry are issued anew."""
+    return provisioning.renew_due_certificates()

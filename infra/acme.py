@@ -77,9 +77,12 @@ def new_key_and_csr(domains: list[str]) -> tuple[bytes, bytes]:
     return key_pem, csr.public_bytes(serialization.Encoding.PEM)
 
 
-def needs_renewal(not_after: datetime, now: datetime | None = None, days: int = 30) -> bool:
-    """Whether a certificate ending at ``not_after`` is within ``days`` of its end (or past it)."""
-    return not_after - (now or datetime.now(UTC)) <= timedelta(days=days)
+RENEW_BEFORE = timedelta(days=30)
+
+
+def needs_renewal(not_after: datetime, now: datetime | None = None) -> bool:
+    """Whether a certificate ending at ``not_after`` is within RENEW_BEFORE of its end."""
+    return not_after - (now or datetime.now(UTC)) <= RENEW_BEFORE
 
 
 class LocalCaDriver(AcmeDriver):

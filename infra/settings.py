@@ -202,6 +202,10 @@ STORAGES = {
     },
 }
 
+# Uploaded files (identity documents): private, never served as static files.
+MEDIA_ROOT = Path(env_str("HAVN_MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media-not-served/"
+
 # --- E-mail ---------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("HAVN_FROM_EMAIL", "Havn <noreply@havn.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -301,6 +305,9 @@ HAVN_PANEL_URL = env_str("HAVN_PANEL_URL", "http://127.0.0.1:8000").rstrip("/")
 HAVN_REGISTRY_DRIVER = env_str("HAVN_REGISTRY_DRIVER", "hosting.registry_local.LocalRegistry")
 HAVN_IDENTITY_DRIVER = env_str("HAVN_IDENTITY_DRIVER", "infra.identity.LocalIdentityDriver")
 HAVN_ACME_DRIVER = env_str("HAVN_ACME_DRIVER", "infra.acme.LocalCaDriver")
+# Hosted DNS: the name servers a hosted zone delegates to, and the SOA contact.
+HAVN_NAME_SERVERS = env_list("HAVN_NAME_SERVERS", ["ns1.havn.example", "ns2.havn.example"])
+HAVN_HOSTMASTER = env_str("HAVN_HOSTMASTER", "hostmaster.havn.example")
 # The private key Havn logs in to hosting servers with (their host keys are pinned per server).
 HAVN_SSH_KEY_FILE = env_str("HAVN_SSH_KEY_FILE", str(VAR_DIR / "ssh" / "id_ed25519"))
 CELERY_BEAT_SCHEDULE = {
@@ -308,5 +315,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "hosting.tasks.resume_stale_operations",
         "schedule": 300.0,
         "options": {"expires": 240},
+    },
+    "renew-certificates": {
+        "task": "hosting.tasks.renew_certificates",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
     },
 }

@@ -6,10 +6,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from accounts.models import ApiKey, Customer, Membership, Role
 from accounts.services import create_api_key
-from hosting.models import Database, MailAlias, Mailbox, MailDomain, Operation
+from hosting.models import (
+    Certificate,
+    Database,
+    DnsRecord,
+    DnsZone,
+    Domain,
+    IdentityVerification,
+    MailAlias,
+    Mailbox,
+    MailDomain,
+    Operation,
+)
 from tests.factories import CustomerFactory, MembershipFactory, PlanFactory, WebhotelFactory
 
 # Strings that exist only in customer B's rows: no response to anyone of customer A may hold one.
@@ -20,6 +32,9 @@ FOREIGN_MARKERS = (
     "foreign-webhotel.dk",
     "foreign-mail.dk",
     "whforeign",
+    "foreign-zone.dk",
+    "FOREIGN-TXT",
+    "FOREIGN-REF",
 )
 
 
@@ -90,6 +105,19 @@ def _hosting_of(customer) -> dict[str, object]:
         params={"id": webhotel.pk},
         status="failed",
     )
+    domain = Domain.objects.create(customer=customer, name="foreign-zone.dk", status="active")
+    zone = DnsZone.objects.create(domain=domain)
+    record = DnsRecord.objects.create(zone=zone, name="@", type="TXT", value='"FOREIGN-TXT"')
+    certificate = Certificate.objects.create(
+        webhotel=webhotel,
+        domain="foreign-webhotel.dk",
+        domains=["foreign-webhotel.dk"],
+        not_after=timezone.now(),
+        fingerprint="0" * 64,
+    )
+    verification = IdentityVerification.objects.create(
+        customer=customer, method="eid", status="approved", reference="FOREIGN-REF"
+    )
     return {
         "webhotel": webhotel,
         "database": database,
@@ -97,6 +125,11 @@ def _hosting_of(customer) -> dict[str, object]:
         "mailbox": mailbox,
         "alias": alias,
         "operation": operation,
+        "domain": domain,
+        "zone": zone,
+        "record": record,
+        "certificate": certificate,
+        "verification": verification,
     }
 
 
@@ -247,6 +280,28 @@ API: dict[str, ApiEntry] = {
     ),
     "/api/v1/aliases/{id}": ApiEntry(_b("alias"), lambda w: {"destinations": ["c@d.dk"]}),
     "/api/v1/operations": ApiEntry(),
+    "/api/v1/domains": ApiEntry(body=lambda w: {"customer": w.b.pk, "name": "stolen.com"}),
+    "/api/v1/domains/{id}": ApiEntry(_b("domain"), lambda w: {"auto_renew": False}),
+    "/api/v1/domains/{id}/renew": ApiEntry(_b("domain"), lambda w: {"years": 1}),
+    "/api/v1/domains/{id}/transfer-code": ApiEntry(_b("domain")),
+    "/api/v1/domains/{id}/whois": ApiEntry(_b("domain")),
+    "/api/v1/domains/{id}/zone": ApiEntry(_b("domain")),
+    "/api/v1/dns-records": ApiEntry(
+        body=lambda w: {
+            "domain": w.b_hosting["domain"].pk,
+            "name": "www",
+            "type": "A",
+            "value": "192.0.2.1",
+        }
+    ),
+    "/api/v1/dns-records/{id}": ApiEntry(_b("record"), lambda w: {"value": '"changed"'}),
+    "/api/v1/certificates": ApiEntry(),
+    "/api/v1/certificates/{id}": ApiEntry(_b("certificate")),
+    "/api/v1/identity-verifications": ApiEntry(),
+    "/api/v1/identity-verifications/{id}": ApiEntry(_b("verification")),
+    "/api/v1/identity-verifications/eid": ApiEntry(
+        body=lambda w: {"customer": w.b.pk, "cpr": "010203-1234", "name": "Mallory"}
+    ),
     "/api/v1/operations/{id}": ApiEntry(_b("operation")),
     "/api/v1/operations/{id}/retry": ApiEntry(_b("operation")),
     "/api/v1/plans": ApiEntry(

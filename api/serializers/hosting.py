@@ -1,7 +1,11 @@
 from rest_framework import serializers
 
 from hosting.models import (
+    Certificate,
     Database,
+    DnsRecord,
+    Domain,
+    IdentityVerification,
     MailAlias,
     Mailbox,
     MailDomain,
@@ -203,3 +207,101 @@ class AliasSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "address", "status", "created_at"]
+
+
+class DomainSerializer(serializers.ModelSerializer):
+    dnssec = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Domain
+        fields = [
+            "id",
+            "customer",
+            "name",
+            "status",
+            "expires_at",
+            "auto_renew",
+            "name_servers",
+            "whois_privacy",
+            "dnssec",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_dnssec(self, domain) -> bool:
+        zone = getattr(domain, "zone", None)
+        return bool(zone and zone.dnssec)
+
+
+class DomainRegisterSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    name = serializers.CharField(max_length=253)
+    years = serializers.IntegerField(min_value=1, max_value=10, default=1)
+    whois_privacy = serializers.BooleanField(default=True)
+    hosted_dns = serializers.BooleanField(default=True)
+
+
+class DomainUpdateSerializer(serializers.Serializer):
+    auto_renew = serializers.BooleanField(required=False)
+    whois_privacy = serializers.BooleanField(required=False)
+    name_servers = serializers.ListField(
+        child=serializers.CharField(max_length=253), required=False, max_length=13
+    )
+    dnssec = serializers.BooleanField(required=False)
+
+
+class RenewSerializer(serializers.Serializer):
+    years = serializers.IntegerField(min_value=1, max_value=10, default=1)
+
+
+class TransferCodeSerializer(serializers.Serializer):
+    auth_code = serializers.CharField(read_only=True, help_text="Shown once.")
+
+
+class DnsRecordSerializer(serializers.ModelSerializer):
+    domain = serializers.IntegerField(source="zone.domain_id", read_only=True)
+
+    class Meta:
+        model = DnsRecord
+        fields = ["id", "domain", "name", "type", "value", "ttl", "priority"]
+        read_only_fields = ["id", "domain"]
+
+
+class DnsRecordCreateSerializer(serializers.Serializer):
+    domain = serializers.IntegerField()
+    name = serializers.CharField(max_length=253)
+    type = serializers.ChoiceField(choices=DnsRecord.Type.choices)
+    value = serializers.CharField(max_length=2000)
+    ttl = serializers.IntegerField(default=3600)
+    priority = serializers.IntegerField(required=False, allow_null=True)
+
+
+class CertificateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Certificate
+        fields = ["id", "webhotel", "domain", "domains", "not_after", "fingerprint", "issued_at"]
+        read_only_fields = fields
+
+
+class EidVerificationSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    cpr = serializers.CharField(
+        max_length=11, write_only=True, help_text="Used for the check only; never stored."
+    )
+    name = serializers.CharField(max_length=200)
+
+
+class IdentityVerificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IdentityVerification
+        fields = [
+            "id",
+            "customer",
+            "method",
+            "status",
+            "reference",
+            "reason",
+            "created_at",
+            "decided_at",
+        ]
+        read_only_fields = fields

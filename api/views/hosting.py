@@ -1,5 +1,7 @@
 """API views over the hosting services. Changes answer 202 with the operation to poll."""
 
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -10,7 +12,12 @@ from accounts.actor import Actor
 from api.serializers import hosting as s
 from api.views.base import CustomerOwnedViewSet, IsStaff, ReadForAllWriteForStaff
 from hosting.models import (
+    Certificate,
     Database,
+    DnsRecord,
+    DnsZone,
+    Domain,
+    IdentityVerification,
     MailAlias,
     Mailbox,
     MailDomain,
@@ -19,7 +26,7 @@ from hosting.models import (
     Server,
     Webhotel,
 )
-from hosting.services import mail, servers, webhotels
+from hosting.services import domains, mail, servers, webhotels
 from hosting.services.operations import retry_operation
 
 OPERATION_REF = inline_serializer(
@@ -292,3 +299,138 @@ class ServerViewSet(
             Actor.from_request(request), self.get_object(), data.validated_data["fingerprint"]
         )
         return Response(s.ServerSerializer(server).data)
+
+
+class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet):
+    """Domains the customers own. Registry actions happen at once (no operation)."""
+
+    model = Domain
+    serializer_class = s.DomainSerializer
+    filterset_fields = ["customer", "status"]
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("zone")
+
+    @extend_schema(request=s.DomainRegisterSerializer, responses={201: s.DomainSerializer})
+    def create(self, request):
+        data = s.DomainRegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        customer = self.visible_customer(fields.pop("customer"))
+        domain = domains.register_domain(self.actor, customer, **fields)
+        return Response(s.DomainSerializer(domain).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.DomainUpdateSerializer, responses=s.DomainSerializer)
+    def partial_update(self, request, pk=None):
+        domain = self.get_object()
+        data = s.DomainUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        dnssec = fields.pop("dnssec", None)
+        domain = domains.update_domain(self.actor, domain, **fields)
+        if dnssec is not None:
+            zone = DnsZone.objects.visible_to(request.user).filter(domain=domain).first()
+            if zone is None:
+                raise ValidationError({"dnssec": "Only domains with DNS hosted here are signed."})
+            domains.set_dnssec(self.actor, zone, dnssec)
+        return Response(s.DomainSerializer(self.get_object()).data)
+
+    def destroy(self, request, pk=None):
+        """Release the name at the registry."""
+        domains.release_domain(self.actor, self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=s.RenewSerializer, responses=s.DomainSerializer)
+    @action(detail=True, methods=["post"])
+    def renew(self, request, pk=None):
+        data = s.RenewSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        domain = domains.renew_domain(self.actor, self.get_object(), **data.validated_data)
+        return Response(s.DomainSerializer(domain).data)
+
+    @extend_schema(request=None, responses=s.TransferCodeSerializer)
+    @action(detail=True, methods=["post"], url_path="transfer-code")
+    def transfer_code(self, request, pk=None):
+        return Response({"auth_code": domains.transfer_code(self.actor, self.get_object())})
+
+    @extend_schema(responses={(200, "text/plain"): str})
+    @action(detail=True, methods=["get"])
+    def whois(self, request, pk=None):
+        return Response({"whois": domains.whois(self.get_object())})
+
+    @extend_schema(responses={(200, "text/plain"): str})
+    @action(detail=True, methods=["get"])
+    def zone(self, request, pk=None):
+        """The hosted zone file, signed when DNSSEC is on."""
+        zone = get_object_or_404(DnsZone.objects.visible_to(request.user), domain=pk)
+        return Response({"zone": domains.zone_text(zone)})
+
+
+class DnsRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet):
+    model = DnsRecord
+    serializer_class = s.DnsRecordSerializer
+    filterset_fields = ["zone__domain", "type"]
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("zone")
+
+    @extend_schema(request=s.DnsRecordCreateSerializer, responses={201: s.DnsRecordSerializer})
+    def create(self, request):
+        data = s.DnsRecordCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        zone = get_object_or_404(
+            DnsZone.objects.visible_to(request.user), domain=fields.pop("domain")
+        )
+        record = domains.save_record(self.actor, zone, **fields)
+        return Response(s.DnsRecordSerializer(record).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.DnsRecordSerializer, responses=s.DnsRecordSerializer)
+    def partial_update(self, request, pk=None):
+        record = self.get_object()
+        data = s.DnsRecordSerializer(record, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = {
+            f: data.validated_data.get(f, getattr(record, f))
+            for f in ("name", "type", "value", "ttl", "priority")
+        }
+        record = domains.save_record(self.actor, record.zone, record=record, **fields)
+        return Response(s.DnsRecordSerializer(record).data)
+
+    def destroy(self, request, pk=None):
+        domains.delete_record(self.actor, self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CertificateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet):
+    model = Certificate
+    serializer_class = s.CertificateSerializer
+    filterset_fields = ["webhotel"]
+
+
+class IdentityVerificationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet
+):
+    """Registrant identity checks (.dk). The CPR number is used for the check only."""
+
+    model = IdentityVerification
+    serializer_class = s.IdentityVerificationSerializer
+    filterset_fields = ["customer", "status"]
+
+    @extend_schema(
+        request=s.EidVerificationSerializer, responses={201: s.IdentityVerificationSerializer}
+    )
+    @action(detail=False, methods=["post"])
+    def eid(self, request):
+        data = s.EidVerificationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = self.visible_customer(data.validated_data["customer"])
+        verification = domains.verify_identity_with_eid(
+            self.actor,
+            customer,
+            cpr=data.validated_data["cpr"],
+            name=data.validated_data["name"],
+        )
+        return Response(
+            s.IdentityVerificationSerializer(verification).data, status=status.HTTP_201_CREATED
+        )
