@@ -1,0 +1,165 @@
+"""Domains, hosted DNS, DNSSEC and registrant identity, through the services and the API."""
+
+import json
+import logging
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from accounts.actor import Actor
+from accounts.models import AuditEvent, Customer
+from hosting import dns
+from hosting.models import DnsRecord, DnsZone, Domain, IdentityVerification
+from hosting.services import domains
+from infra import registry
+from tests.factories import CustomerFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+CPR = "010203-1234"
+
+
+@pytest.fixture
+def person(db):
+    return CustomerFactory(name="Mette Hansen", kind=Customer.Kind.PERSON)
+
+
+@pytest.fixture
+def person_owner(person):
+    return MembershipFactory(customer=person).user
+
+
+def verified(person, owner):
+    return domains.verify_identity_with_eid(Actor(owner), person, cpr=CPR, name=person.name)
+
+
+def test_a_dk_registrant_must_verify_first_and_the_cpr_is_kept_nowhere(
+    person, person_owner, caplog
+):
+    with pytest.raises(ValidationError, match="verify their identity"):
+        domains.register_domain(Actor(person_owner), person, name="hansen.dk")
+    caplog.set_level(logging.DEBUG)
+    verification = verified(person, person_owner)
+    assert verification.status == IdentityVerification.Status.APPROVED
+    domain = domains.register_domain(Actor(person_owner), person, name="hansen.dk")
+    assert domain.status == Domain.Status.ACTIVE and domain.expires_at
+    stored = json.dumps(
+        [
+            list(IdentityVerification.objects.values()),
+            list(AuditEvent.objects.values("details", "target")),
+        ],
+        default=str,
+    )
+    for form in (CPR, CPR.replace("-", "")):
+        assert form not in stored
+        assert form not in caplog.text
+
+
+def test_whois_hides_a_private_registrant_and_never_shows_the_payer(person, person_owner):
+    verified(person, person_owner)
+    domain = domains.register_domain(
+        Actor(person_owner), person, name="hansen.dk", whois_privacy=True
+    )
+    text = domains.whois(domain)
+    assert "hansen.dk" in text.lower()
+    for secret in (person.name, person.address, person.email):
+        assert secret not in text
+
+
+def test_a_company_is_public_in_whois(customer_a, owner_a):
+    domain = domains.register_domain(Actor(owner_a), customer_a, name="alfa.dk")
+    text = domains.whois(domain)
+    assert customer_a.name in text
+    assert customer_a.email not in text
+
+
+def test_taken_and_invalid_names_are_refused(customer_a, owner_a, customer_b, owner_b):
+    domains.register_domain(Actor(owner_a), customer_a, name="alfa.dk")
+    with pytest.raises(ValidationError):
+        domains.register_domain(Actor(owner_b), customer_b, name="ALFA.dk")
+    with pytest.raises(ValidationError):
+        domains.register_domain(Actor(owner_a), customer_a, name="-bad-.dk")
+    assert Domain.objects.count() == 1
+
+
+def test_renew_transfer_and_release(customer_a, owner_a):
+    domain = domains.register_domain(Actor(owner_a), customer_a, name="alfa.dk")
+    before = domain.expires_at
+    domain = domains.renew_domain(Actor(owner_a), domain, years=2)
+    assert (domain.expires_at - before).days in (730, 731)
+    code = domains.transfer_code(Actor(owner_a), domain)
+    assert code and code not in json.dumps(list(AuditEvent.objects.values("details")))
+    domains.release_domain(Actor(owner_a), domain)
+    domain.refresh_from_db()
+    assert domain.status == Domain.Status.RELEASED
+    assert not DnsZone.objects.filter(domain=domain).exists()
+    assert registry.get_driver().check("alfa.dk").available
+
+
+def test_dns_records_are_validated_against_the_whole_zone(customer_a, owner_a):
+    zone = domains.register_domain(Actor(owner_a), customer_a, name="alfa.dk").zone
+    actor = Actor(owner_a)
+    domains.save_record(actor, zone, name="www", type="A", value="192.0.2.10", ttl=300)
+    domains.save_record(actor, zone, name="@", type="MX", value="mail.alfa.dk.", priority=10)
+    with pytest.raises(ValidationError):
+        domains.save_record(actor, zone, name="www", type="CNAME", value="alfa.dk.")
+    with pytest.raises(ValidationError):
+        domains.save_record(actor, zone, name="x", type="A", value="300.1.1.1")
+    with pytest.raises(ValidationError):
+        domains.save_record(actor, zone, name="x", type="A", value="192.0.2.1", ttl=30)
+    assert DnsRecord.objects.filter(zone=zone).count() == 2
+    text = domains.zone_text(zone)
+    assert "192.0.2.10" in text and "mail.alfa.dk." in text
+
+
+def test_dnssec_signs_a_zone_that_validates_and_hands_the_ds_to_the_registry(customer_a, owner_a):
+    domain = domains.register_domain(Actor(owner_a), customer_a, name="alfa.dk")
+    domains.save_record(Actor(owner_a), domain.zone, name="www", type="A", value="192.0.2.10")
+    zone = domains.set_dnssec(Actor(owner_a), domain.zone, True)
+    signed = domains.zone_text(zone)
+    assert "RRSIG" in signed and "DNSKEY" in signed
+    dns.validate_signed_zone(signed, "alfa.dk")
+    assert zone.ds_record.split()[1:3] == ["13", "2"]
+    assert zone.ds_record.split()[-1].lower() in domains.whois(domain).lower()
+    tampered = signed.replace("192.0.2.10", "192.0.2.99")
+    with pytest.raises(ValidationError):
+        dns.validate_signed_zone(tampered, "alfa.dk")
+
+
+def test_identity_documents_are_reviewed_by_staff(person, person_owner, staff_admin):
+    upload = SimpleUploadedFile("pas.pdf", b"%PDF-1.4 passport", content_type="application/pdf")
+    verification = domains.submit_identity_document(Actor(person_owner), person, upload)
+    assert verification.status == "pending" and verification.document.name
+    with pytest.raises(ValidationError, match="why"):
+        domains.decide_identity_document(Actor(staff_admin), verification, approved=False)
+    domains.decide_identity_document(Actor(staff_admin), verification, approved=True)
+    assert domains.identity_verified(person)
+
+
+def test_the_api_registers_and_manages_dns(logged_in, customer_a, owner_a):
+    client = logged_in(owner_a)
+    response = client.post(
+        "/api/v1/domains",
+        {"customer": customer_a.pk, "name": "alfa.dk"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    domain_id = response.json()["id"]
+    response = client.post(
+        "/api/v1/dns-records",
+        {"domain": domain_id, "name": "www", "type": "AAAA", "value": "2001:db8::1"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    response = client.post(
+        "/api/v1/dns-records",
+        {"domain": domain_id, "name": "www", "type": "A", "value": "not-an-ip"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400 and "value" in response.json()["errors"]
+    response = client.patch(
+        f"/api/v1/domains/{domain_id}", {"dnssec": True}, content_type="application/json"
+    )
+    assert response.json()["dnssec"] is True
+    zone = client.get(f"/api/v1/domains/{domain_id}/zone").json()["zone"]
+    dns.validate_signed_zone(zone, "alfa.dk")
