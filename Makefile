@@ -2,7 +2,8 @@ PY := .venv/bin/python
 # Message catalogues need settings but no services: the zero-setup dev settings will do.
 MANAGE_DEV := HAVN_ENV=dev $(PY) manage.py
 PYTEST_ARGS ?=
-SYSDEPS := openssh-server chromium postgresql redis-server gettext
+SYSDEPS := openssh-server chromium postgresql redis-server gettext nginx php8.2-fpm postfix \
+	dovecot-core openssl mariadb-client postgresql-client
 
 .PHONY: venv sysdeps test lint deploy-check run messages
 
@@ -21,6 +22,9 @@ sysdeps:
 	test -x /usr/bin/chromium || missing=1; \
 	command -v redis-server >/dev/null || missing=1; \
 	command -v msgfmt >/dev/null || missing=1; \
+	for tool in nginx php-fpm8.2 postmap doveadm openssl mysql psql; do \
+		command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing=1; \
+	done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing=1; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \

@@ -1,0 +1,219 @@
+"""End to end: services → operations → the agent over SSH on the sshd fixture's sandbox.
+
+The tests run each pending operation the way the Celery task does (``provisioning.execute``), so
+they need no worker; tests/test_worker.py proves the task path through a real worker.
+"""
+
+import fcntl
+import json
+import os
+import signal
+import threading
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.utils import timezone
+
+from accounts.actor import Actor
+from accounts.models import AuditEvent
+from hosting import provisioning, transport
+from hosting.models import Certificate, Mailbox, Operation, Server, Webhotel
+from hosting.services import mail, webhotels
+from hosting.services.operations import retry_operation
+from hosting.transport import run_agent
+from infra import ssh
+from tests.factories import PlanFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def server(sshd, settings):
+    settings.HAVN_SSH_KEY_FILE = str(sshd.client_key_path)
+    root = sshd.root / f"server-{uuid.uuid4().hex[:8]}"
+    return Server.objects.create(
+        name=f"sandbox-{root.name}",
+        address=sshd.host,
+        ssh_port=sshd.port,
+        ssh_user=sshd.user,
+        host_key=sshd.host_key_line,
+        host_key_confirmed_at=timezone.now(),
+        transport=Server.Transport.SSH,
+        profile=Server.Profile.SANDBOX,
+        root=str(root),
+    )
+
+
+@pytest.fixture
+def plan(db):
+    return PlanFactory(max_databases=3, max_mailboxes=5, disk_quota_mb=20_000)
+
+
+def drain() -> list[Operation]:
+    """Run every pending operation, including those that finishing others enqueue."""
+    ran = []
+    while pending := list(Operation.objects.filter(status="pending").order_by("pk")):
+        for operation in pending:
+            provisioning.execute(operation.pk)
+            ran.append(Operation.objects.get(pk=operation.pk))
+    return ran
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes() if path.is_file() else b"<dir>"
+        for path in sorted(root.rglob("*"))
+    }
+
+
+def test_a_customers_hosting_appears_on_the_server(server, plan, customer_a, owner_a):
+    actor, root = Actor(owner_a), Path(server.root)
+    webhotel = webhotels.create_webhotel(
+        actor, customer_a, primary_domain="alfa.dk", plan=plan, extra_domains=["www.alfa.dk"]
+    )
+    database, _password = webhotels.create_database(
+        actor, webhotel, engine="mariadb", suffix="shop"
+    )
+    domain = mail.create_mail_domain(actor, webhotel, name="alfa.dk")
+    info, _ = mail.create_mailbox(
+        actor, domain, local_part="info", quota_mb=500, password="et-godt-kodeord"
+    )
+    mail.create_mailbox(actor, domain, local_part="salg", quota_mb=500)
+    mail.save_alias(actor, domain, local_part="kontakt", destinations=["info@alfa.dk"])
+    ran = drain()
+    assert {op.status for op in ran} == {"done"}, [(op.action, op.error) for op in ran]
+
+    home = root / "webhotels" / webhotel.system_user
+    assert (home / "public_html").is_dir()
+    assert json.loads((home / "webhotel.json").read_text())["domains"] == ["alfa.dk", "www.alfa.dk"]
+    assert (root / "databases" / "mariadb" / f"{database.name}.json").is_file()
+    assert (root / "mail" / "alfa.dk" / "info" / "Maildir" / "new").is_dir()
+    passwd = (root / "mail" / "passwd").read_text()
+    assert info.password_hash in passwd and "salg@alfa.dk" in passwd
+    assert "kontakt@alfa.dk info@alfa.dk" in (root / "mail" / "virtual_aliases").read_text()
+    certificate = Certificate.objects.get(webhotel=webhotel)
+    assert certificate.domains == ["alfa.dk", "www.alfa.dk"]
+    assert certificate.not_after > timezone.now() + timedelta(days=80)
+    assert (root / "certs" / "alfa.dk" / "fullchain.pem").read_bytes().startswith(b"-----BEGIN")
+    assert (root / "certs" / "alfa.dk" / "privkey.pem").stat().st_mode & 0o077 == 0
+    webhotel.refresh_from_db()
+    assert webhotel.status == "active"
+    assert Mailbox.objects.filter(status="active").count() == 2
+
+
+def test_suspend_unsuspend_and_delete_change_the_server(server, plan, customer_a, owner_a):
+    actor, root = Actor(owner_a), Path(server.root)
+    webhotel = webhotels.create_webhotel(actor, customer_a, primary_domain="beta.dk", plan=plan)
+    drain()
+    marker = root / "webhotels" / webhotel.system_user / "SUSPENDED"
+    webhotels.set_webhotel_suspended(actor, webhotel, True)
+    drain()
+    assert marker.exists()
+    webhotels.set_webhotel_suspended(actor, webhotel, False)
+    drain()
+    assert not marker.exists()
+    webhotels.delete_webhotel(actor, webhotel)
+    drain()
+    assert not (root / "webhotels" / webhotel.system_user).exists()
+    assert not Webhotel.objects.filter(pk=webhotel.pk).exists()
+
+
+def test_every_action_run_twice_changes_nothing_the_second_time(server, plan, customer_a, owner_a):
+    actor, root = Actor(owner_a), Path(server.root)
+    webhotel = webhotels.create_webhotel(actor, customer_a, primary_domain="gamma.dk", plan=plan)
+    domain = mail.create_mail_domain(actor, webhotel, name="gamma.dk")
+    mail.create_mailbox(actor, domain, local_part="info", quota_mb=100)
+    mail.save_alias(actor, domain, local_part="a", destinations=["info@gamma.dk"])
+    webhotels.create_database(actor, webhotel, engine="postgresql", suffix="x")
+    first = drain()
+    before = tree(root)
+    for operation in first:
+        action, params = provisioning.agent_call(operation)
+        if action == "certificate.install":
+            continue  # a new certificate is new content by design
+        assert run_agent(server, action, params)["changed"] is False, action
+    assert tree(root) == before
+
+
+def test_a_changed_host_key_is_refused_and_audited(server, plan, customer_a, owner_a):
+    other_key = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    )
+    Server.objects.filter(pk=server.pk).update(host_key=other_key.decode())
+    webhotel = webhotels.create_webhotel(
+        Actor(owner_a), customer_a, primary_domain="d.dk", plan=plan
+    )
+    [operation] = drain()
+    assert operation.status == "failed"
+    assert "host key" in operation.error.lower()
+    assert AuditEvent.objects.filter(action="server.host_key_refused").exists()
+    assert not (Path(server.root) / "webhotels" / webhotel.system_user).exists()
+
+
+def test_an_unreachable_server_is_retried_and_the_retry_reconciles(
+    sshd, server, plan, customer_a, owner_a
+):
+    actor = Actor(owner_a)
+    webhotel = webhotels.create_webhotel(actor, customer_a, primary_domain="e.dk", plan=plan)
+    operation = Operation.objects.get()
+    sshd.stop()
+    ssh.pool.close_all()  # a stopped sshd keeps open connections: drop the pooled ones too
+    try:
+        assert provisioning.execute(operation.pk) == "pending"
+        operation.refresh_from_db()
+        assert operation.status == "pending" and operation.error
+    finally:
+        sshd.start()
+    assert provisioning.execute(operation.pk) == "done"
+    drain()
+    assert (Path(server.root) / "webhotels" / webhotel.system_user / "public_html").is_dir()
+
+
+def test_a_failed_operation_can_be_retried(server, plan, customer_a, owner_a):
+    actor = Actor(owner_a)
+    Server.objects.filter(pk=server.pk).update(host_key_confirmed_at=None)
+    webhotel = webhotels.create_webhotel(actor, customer_a, primary_domain="f.dk", plan=plan)
+    [operation] = drain()
+    assert operation.status == "failed" and "confirm" in operation.error
+    Server.objects.filter(pk=server.pk).update(host_key_confirmed_at=timezone.now())
+    retry_operation(actor, operation)
+    drain()
+    operation.refresh_from_db()
+    assert operation.status == "done"
+    assert (Path(server.root) / "webhotels" / webhotel.system_user).is_dir()
+
+
+def test_a_connection_dropped_mid_operation_is_retried_to_a_consistent_server(
+    server, plan, customer_a, owner_a
+):
+    actor, root = Actor(owner_a), Path(server.root)
+    webhotel = webhotels.create_webhotel(actor, customer_a, primary_domain="g.dk", plan=plan)
+    drain()
+    webhotels.set_webhotel_suspended(actor, webhotel, True)
+    operation = Operation.objects.get(status="pending")
+    with ssh.pool.session(transport.ssh_target(server)) as client:
+        connection_pid = int(client.run("echo $PPID").stdout)  # sshd process of the connection
+    # Hold the agent's lock so the action is caught mid-way, then cut the connection under it.
+    lock = os.open(root / ".havn-agent.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    cutter = threading.Timer(1.0, os.kill, (connection_pid, signal.SIGKILL))
+    cutter.start()
+    try:
+        assert provisioning.execute(operation.pk) == "pending"
+    finally:
+        cutter.join()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    operation.refresh_from_db()
+    assert "connection" in operation.error.lower()
+    assert provisioning.execute(operation.pk) == "done"
+    assert (root / "webhotels" / webhotel.system_user / "SUSPENDED").exists()
+    state = run_agent(server, "state.show", {})["result"]
+    [entry] = [w for w in state["webhotels"] if w["system_user"] == webhotel.system_user]
+    assert entry["suspended"] is True
