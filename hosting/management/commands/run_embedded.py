@@ -7,7 +7,8 @@ import sys
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError, call_command
 
-from accounts import demo
+from accounts import demo as account_demo
+from hosting import demo as hosting_demo
 
 
 class Command(BaseCommand):
@@ -22,7 +23,8 @@ class Command(BaseCommand):
         for folder in ("queue", "processed", "control"):
             (settings.VAR_DIR / "broker" / folder).mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
-        lines = demo.seed()
+        lines = account_demo.seed()
+        hosting_demo.seed()
         worker = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
             [
                 sys.executable,

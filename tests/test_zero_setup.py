@@ -1,0 +1,89 @@
+"""README command 1: the zero-setup run serves the panel with working demo logins, and its
+embedded worker (file-system broker, no servers) carries out operations on the local sandbox."""
+
+import http.cookiejar
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Browser:
+    """A tiny cookie-keeping HTTP client for a server in another process."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=10) as response:
+            return response.read().decode()
+
+    def post(self, path: str, data: dict) -> str:
+        page = self.get(path)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": token}).encode()
+        request = urllib.request.Request(self.base + path, body, headers={"Referer": self.base})
+        with self.opener.open(request, timeout=10) as response:
+            return response.read().decode()
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    port = free_port()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_URL", "REDIS_URL", "DJANGO_", "HAVN_"))
+    }
+    environment.update(HAVN_ENV="dev", HAVN_VAR_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+    log = (tmp_path / "run.log").open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_embedded", "--addr", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/login/", timeout=2).close()
+            break
+        except OSError:
+            assert process.poll() is None, Path(log.name).read_text()
+            time.sleep(0.5)
+    else:
+        pytest.fail("the zero-setup run did not serve the panel:\n" + Path(log.name).read_text())
+    yield base, Path(log.name), tmp_path / "var"
+    os.killpg(process.pid, 15)
+    process.wait(timeout=30)
+
+
+def test_make_run_serves_the_panel_with_working_demo_logins(embedded):
+    base, log, _var = embedded
+    output = log.read_text()
+    owner = re.search(r"owner\s+(\S+@\S+)\s+(\S+)", output)
+    assert owner, output
+    browser = Browser(base)
+    page = browser.post("/login/", {"email": owner.group(1), "password": owner.group(2)})
+    assert "Bageriet ApS" in page and 'lang="da"' in page
