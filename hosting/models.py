@@ -315,6 +315,7 @@ class DnsZone(models.Model):
     domain = models.OneToOneField(Domain, on_delete=models.PROTECT, related_name="zone")
     serial = models.PositiveBigIntegerField(default=1)
     dnssec = models.BooleanField(_("DNSSEC"), default=False)
+    # The private signing key, sealed with infra.secretbox.
     signing_key_pem = models.TextField(blank=True, editable=False)
     ds_record = models.CharField(max_length=200, blank=True, editable=False)
 

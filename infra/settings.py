@@ -6,6 +6,7 @@ object store under ``var/``) or ``test`` (the suite: PostgreSQL and Redis from `
 ``REDIS_URL``).
 """
 
+import base64
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -24,12 +25,13 @@ PRODUCTION = HAVN_ENV == "production"
 VAR_DIR = Path(env_str("HAVN_VAR_DIR", str(BASE_DIR / "var")))
 
 
-def _dev_secret_key() -> str:
-    """A random key kept in var/ so that dev sessions survive restarts; never used in production."""
-    path = VAR_DIR / "secret_key"
+def _dev_file(name: str, make) -> str:
+    """A random value kept in var/ so that the zero-setup run survives restarts; never used in
+    production."""
+    path = VAR_DIR / name
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
+        path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -40,7 +42,9 @@ if PRODUCTION:
 elif HAVN_ENV == "test":
     SECRET_KEY = secrets.token_urlsafe(50)
 else:
-    SECRET_KEY = env_str("HAVN_SECRET_KEY", "") or _dev_secret_key()
+    SECRET_KEY = env_str("HAVN_SECRET_KEY", "") or _dev_file(
+        "secret_key", lambda: secrets.token_urlsafe(50)
+    )
 ALLOWED_HOSTS = env_list(
     "HAVN_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
 )
@@ -301,6 +305,18 @@ LOGGING = {
 # --- Havn -----------------------------------------------------------------------------------------
 # The panel's public address, used in e-mails sent outside a request (invitations).
 HAVN_PANEL_URL = env_str("HAVN_PANEL_URL", "http://127.0.0.1:8000").rstrip("/")
+# Keys that encrypt secrets kept in the database (infra/secretbox.py); the first one encrypts.
+# Make one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key())"
+if PRODUCTION:
+    HAVN_DATA_KEYS = env_list("HAVN_DATA_KEYS", [])
+    if not HAVN_DATA_KEYS:
+        raise ImproperlyConfigured("The environment variable HAVN_DATA_KEYS must be set.")
+elif HAVN_ENV == "test":
+    HAVN_DATA_KEYS = [base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()]
+else:
+    HAVN_DATA_KEYS = env_list("HAVN_DATA_KEYS", []) or [
+        _dev_file("data_key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    ]
 # Drivers for what no machine here can run (docs/drivers.md); the defaults are local stand-ins.
 HAVN_REGISTRY_DRIVER = env_str("HAVN_REGISTRY_DRIVER", "hosting.registry_local.LocalRegistry")
 HAVN_IDENTITY_DRIVER = env_str("HAVN_IDENTITY_DRIVER", "infra.identity.LocalIdentityDriver")

@@ -5,6 +5,7 @@ from infra import errors
 urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("hosting.urls")),
     path("", include("accounts.urls")),
 ]
 

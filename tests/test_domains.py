@@ -118,6 +118,7 @@ def test_dnssec_signs_a_zone_that_validates_and_hands_the_ds_to_the_registry(cus
     zone = domains.set_dnssec(Actor(owner_a), domain.zone, True)
     signed = domains.zone_text(zone)
     assert "RRSIG" in signed and "DNSKEY" in signed
+    assert "PRIVATE KEY" not in zone.signing_key_pem  # sealed at rest (infra.secretbox)
     dns.validate_signed_zone(signed, "alfa.dk")
     assert zone.ds_record.split()[1:3] == ["13", "2"]
     assert zone.ds_record.split()[-1].lower() in domains.whois(domain).lower()

@@ -15,7 +15,7 @@ from accounts.permissions import require
 from hosting import dns
 from hosting.models import DnsRecord, DnsZone, Domain, IdentityVerification
 from hosting.services.webhotels import ensure_customer_active
-from infra import identity, registry
+from infra import identity, registry, secretbox
 
 SIGNATURE_VALIDITY = timedelta(days=30)
 
@@ -292,7 +292,7 @@ def set_dnssec(actor: Actor, zone: DnsZone, enabled: bool) -> DnsZone:
     with transaction.atomic():
         if enabled and not zone.dnssec:
             key_pem, _algorithm = dns.generate_signing_key()
-            zone.signing_key_pem = key_pem.decode()
+            zone.signing_key_pem = secretbox.seal(key_pem.decode())
             zone.ds_record = dns.ds_record(zone.domain.name, key_pem)
             _registry_errors(lambda: driver.set_ds_records(unicode_name, [zone.ds_record]))
         elif not enabled and zone.dnssec:
