@@ -278,7 +278,7 @@ def zone_text(zone: DnsZone) -> str:
     return dns.sign_zone(
         text,
         zone.domain.name,
-        zone.signing_key_pem,
+        secretbox.unseal(zone.signing_key_pem),
         inception=now,
         expiration=now + SIGNATURE_VALIDITY,
     )
