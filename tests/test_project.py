@@ -1,6 +1,7 @@
 """Project-wide rules: production settings, layering, migrations, languages."""
 
 import ast
+import base64
 import logging
 import os
 import secrets
