@@ -163,6 +163,50 @@ def _key_kwargs(world, customer):
     return {"customer_id": customer.pk, "key_id": key.pk}
 
 
+def _hosting_kwargs(key, arg):
+    """Customer B's row of ``key``. For customer A the same foreign row under A's own number, which
+    must not be found either (each view looks its rows up within the customer of the URL)."""
+
+    def kwargs(world, customer):
+        return {"customer_id": customer.pk, arg: world.b_hosting[key].pk}
+
+    return kwargs
+
+
+def _server_kwargs(world, customer):
+    return {"server_id": world.b_hosting["webhotel"].server_id}
+
+
+def _plan_kwargs(world, customer):
+    return {"plan_id": world.plan.pk}
+
+
+_WEBHOTEL = _hosting_kwargs("webhotel", "webhotel_id")
+_DATABASE = _hosting_kwargs("database", "database_id")
+_MAILDOMAIN = _hosting_kwargs("maildomain", "maildomain_id")
+_MAILBOX = _hosting_kwargs("mailbox", "mailbox_id")
+_ALIAS = _hosting_kwargs("alias", "alias_id")
+_SERVER_DATA = {
+    "name": "evil",
+    "address": "127.0.0.1",
+    "ssh_port": "22",
+    "ssh_user": "root",
+    "role": "combined",
+    "capacity": "1",
+    "status": "retired",
+    "transport": "local",
+    "profile": "sandbox",
+    "root": "/tmp/evil",
+}
+_PLAN_DATA = {
+    "name": "Free",
+    "disk_quota_mb": "100000",
+    "max_databases": "100",
+    "max_mailboxes": "100",
+    "price_dkk": "0.00",
+    "active": "on",
+}
+
 PANEL: dict[str, PanelEntry] = {
     "set_language": PanelEntry(PUBLIC, methods=("post",), post_data={"language": "en"}),
     "accounts:login": PanelEntry(PUBLIC),
@@ -192,6 +236,59 @@ PANEL: dict[str, PanelEntry] = {
     "accounts:staff_customers": PanelEntry(STAFF),
     "accounts:staff_customer_create": PanelEntry(STAFF, methods=("get", "post")),
     "accounts:staff_audit": PanelEntry(STAFF),
+    # Hosting: the plan is not known here, so a webhotel's creation stops at the form (its
+    # customer is refused before that); every other write sends data that would change B's rows.
+    "hosting:webhotels": PanelEntry(
+        CUSTOMER, _customer_kwargs, ("get", "post"), {"primary_domain": "taken-over.dk"}
+    ),
+    "hosting:webhotel": PanelEntry(
+        CUSTOMER, _WEBHOTEL, ("get", "post"), {"php_version": "8.2", "extra_domains": "evil.dk"}
+    ),
+    "hosting:webhotel_suspend": PanelEntry(CUSTOMER, _WEBHOTEL, ("post",), {"suspended": "1"}),
+    "hosting:webhotel_delete": PanelEntry(CUSTOMER, _WEBHOTEL, ("post",), {"confirm": "1"}),
+    "hosting:database_create": PanelEntry(
+        CUSTOMER, _WEBHOTEL, ("post",), {"engine": "mariadb", "suffix": "stolen"}
+    ),
+    "hosting:database_reset_password": PanelEntry(CUSTOMER, _DATABASE, ("post",)),
+    "hosting:database_delete": PanelEntry(CUSTOMER, _DATABASE, ("post",), {"confirm": "1"}),
+    "hosting:maildomain_create": PanelEntry(
+        CUSTOMER, _WEBHOTEL, ("post",), {"name": "stolen-mail.dk"}
+    ),
+    "hosting:maildomain": PanelEntry(CUSTOMER, _MAILDOMAIN),
+    "hosting:maildomain_delete": PanelEntry(CUSTOMER, _MAILDOMAIN, ("post",), {"confirm": "1"}),
+    "hosting:mailbox_create": PanelEntry(
+        CUSTOMER, _MAILDOMAIN, ("post",), {"local_part": "stolen", "quota_mb": "20"}
+    ),
+    "hosting:mailbox": PanelEntry(
+        CUSTOMER,
+        _MAILBOX,
+        ("get", "post"),
+        {"quota_mb": "20", "password": "taken-over-password", "suspended": "on"},
+    ),
+    "hosting:mailbox_delete": PanelEntry(CUSTOMER, _MAILBOX, ("post",), {"confirm": "1"}),
+    "hosting:alias_create": PanelEntry(
+        CUSTOMER,
+        _MAILDOMAIN,
+        ("post",),
+        {"local_part": "alias", "destinations": "evil@example.dk"},
+    ),
+    "hosting:alias": PanelEntry(
+        CUSTOMER, _ALIAS, ("get", "post"), {"destinations": "evil@example.dk"}
+    ),
+    "hosting:alias_delete": PanelEntry(CUSTOMER, _ALIAS, ("post",)),
+    "hosting:operations": PanelEntry(CUSTOMER, _customer_kwargs),
+    "hosting:operation_retry": PanelEntry(
+        CUSTOMER, _hosting_kwargs("operation", "operation_id"), ("post",)
+    ),
+    "hosting:servers": PanelEntry(STAFF, methods=("get", "post"), post_data=_SERVER_DATA),
+    "hosting:server": PanelEntry(
+        STAFF, _server_kwargs, ("get", "post"), {**_SERVER_DATA, "name": "web-evil"}
+    ),
+    "hosting:server_confirm_host_key": PanelEntry(
+        STAFF, _server_kwargs, ("post",), {"fingerprint": "SHA256:evil"}
+    ),
+    "hosting:plans": PanelEntry(STAFF, methods=("get", "post"), post_data=_PLAN_DATA),
+    "hosting:plan": PanelEntry(STAFF, _plan_kwargs, ("get", "post"), _PLAN_DATA),
 }
 
 
