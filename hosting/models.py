@@ -120,6 +120,7 @@ class Webhotel(models.Model):
     status = models.CharField(
         _("status"), max_length=10, choices=ResourceStatus.choices, default=ResourceStatus.PENDING
     )
+    suspended_by_staff = models.BooleanField(default=False, editable=False)
     disk_used_mb = models.PositiveIntegerField(_("disk used (MB)"), default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -300,6 +300,9 @@ def test_mail_domain_mailbox_and_alias(owner, customer_a, webhotel):
     assert owner.post(mailbox_page, {"quota_mb": "500"}).status_code == 302
     mailbox.refresh_from_db()
     assert (mailbox.quota_mb, mailbox.status) == (500, "pending")
+    response = owner.post(mailbox_page, {"quota_mb": "500", "suspended": "on"})
+    assert "Only an active resource can be suspended." in text(response)
+    Mailbox.objects.filter(pk=mailbox.pk).update(status="active")  # the worker set it up
     owner.post(mailbox_page, {"quota_mb": "500", "suspended": "on"})
     mailbox.refresh_from_db()
     assert mailbox.status == "suspended"

@@ -178,3 +178,40 @@ def test_deleting_a_webhotel_with_databases_is_refused(owner_a, webhotel):
     webhotels.create_database(Actor(owner_a), webhotel, engine="mariadb", suffix="x")
     with pytest.raises(ValidationError, match="databases and mail domains first"):
         webhotels.delete_webhotel(Actor(owner_a), webhotel)
+
+
+def test_a_staff_suspension_is_lifted_only_by_staff(owner_a, webhotel, staff_admin):
+    webhotels.set_webhotel_suspended(Actor(staff_admin), webhotel, True)
+    with pytest.raises(PermissionDenied):
+        webhotels.set_webhotel_suspended(Actor(owner_a), webhotel, False)
+    webhotel.refresh_from_db()
+    assert webhotel.status == "suspended"
+    webhotels.set_webhotel_suspended(Actor(staff_admin), webhotel, False)
+    webhotel.refresh_from_db()
+    assert webhotel.status == "active" and not webhotel.suspended_by_staff
+
+
+def test_only_active_resources_are_suspended(owner_a, customer_a, server, plan):
+    pending = webhotels.create_webhotel(
+        Actor(owner_a), customer_a, primary_domain="p.dk", plan=plan
+    )
+    with pytest.raises(ValidationError, match="Only an active"):
+        webhotels.set_webhotel_suspended(Actor(owner_a), pending, True)
+    with pytest.raises(ValidationError, match="not suspended"):
+        webhotels.set_webhotel_suspended(Actor(owner_a), pending, False)
+
+
+def test_deleting_twice_is_refused(owner_a, webhotel):
+    database, _ = webhotels.create_database(Actor(owner_a), webhotel, engine="mariadb", suffix="x")
+    webhotels.delete_database(Actor(owner_a), database)
+    with pytest.raises(ValidationError, match="being deleted"):
+        webhotels.delete_database(Actor(owner_a), database)
+    assert Operation.objects.filter(action="database.remove").count() == 1
+    # A database on its way out no longer blocks deleting the webhotel.
+    webhotels.delete_webhotel(Actor(owner_a), webhotel)
+
+
+def test_a_long_database_suffix_is_refused(owner_a, webhotel):
+    with pytest.raises(ValidationError) as excinfo:
+        webhotels.create_database(Actor(owner_a), webhotel, engine="mariadb", suffix="x" * 21)
+    assert "suffix" in excinfo.value.message_dict

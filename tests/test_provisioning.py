@@ -22,7 +22,7 @@ from accounts.actor import Actor
 from accounts.models import AuditEvent
 from hosting import provisioning, transport
 from hosting.models import Certificate, Mailbox, Operation, Server, Webhotel
-from hosting.services import mail, webhotels
+from hosting.services import mail, servers, webhotels
 from hosting.services.operations import retry_operation
 from hosting.transport import run_agent
 from infra import ssh
@@ -217,3 +217,13 @@ def test_a_connection_dropped_mid_operation_is_retried_to_a_consistent_server(
     state = run_agent(server, "state.show", {})["result"]
     [entry] = [w for w in state["webhotels"] if w["system_user"] == webhotel.system_user]
     assert entry["suspended"] is True
+
+
+def test_moving_a_server_needs_its_host_key_confirmed_again(server, staff_admin):
+    servers.update_server(Actor(staff_admin), server, ssh_port=server.ssh_port, capacity=10)
+    server.refresh_from_db()
+    assert server.host_key_confirmed_at is not None  # nothing that matters moved
+    servers.update_server(Actor(staff_admin), server, address="localhost")
+    server.refresh_from_db()
+    assert server.host_key_confirmed_at is None and server.host_key
+    assert servers.fingerprint(server).startswith("SHA256:")

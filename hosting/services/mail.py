@@ -13,7 +13,11 @@ from hosting.credentials import dovecot_hash, generate_password
 from hosting.dns import normalize_domain
 from hosting.models import MailAlias, Mailbox, MailDomain, ResourceStatus, Webhotel
 from hosting.services.operations import enqueue
-from hosting.services.webhotels import _refuse_while_deleting, ensure_customer_active
+from hosting.services.webhotels import (
+    check_transition,
+    ensure_customer_active,
+    refuse_while_deleting,
+)
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -35,7 +39,7 @@ def create_mail_domain(actor: Actor, webhotel: Webhotel, *, name: str) -> MailDo
     ensure_customer_active(webhotel.customer)
     name = normalize_domain(name)
     with transaction.atomic():
-        _refuse_while_deleting(Webhotel.objects.select_for_update().get(pk=webhotel.pk))
+        refuse_while_deleting(Webhotel.objects.select_for_update().get(pk=webhotel.pk))
         if MailDomain.objects.filter(name=name).exists():
             raise ValidationError(
                 {"name": _("%(name)s already receives mail here.") % {"name": name}}
@@ -52,6 +56,7 @@ def delete_mail_domain(actor: Actor, mail_domain: MailDomain) -> None:
     require(actor, "hosting.manage", customer)
     with transaction.atomic():
         mail_domain = MailDomain.objects.select_for_update().get(pk=mail_domain.pk)
+        refuse_while_deleting(mail_domain)
         for model in (MailDomain, Mailbox, MailAlias):
             rows = (
                 model.objects.filter(pk=mail_domain.pk)
@@ -82,7 +87,9 @@ def _password_hash(password: str | None) -> tuple[str, str | None]:
 
 
 def _check_mail_quota(webhotel: Webhotel, extra_mb: int, without: Mailbox | None = None) -> None:
-    mailboxes = Mailbox.objects.filter(mail_domain__webhotel=webhotel)
+    mailboxes = Mailbox.objects.filter(mail_domain__webhotel=webhotel).exclude(
+        status=ResourceStatus.DELETING
+    )
     if without is not None:
         mailboxes = mailboxes.exclude(pk=without.pk)
     if without is None and mailboxes.count() >= webhotel.plan.max_mailboxes:
@@ -120,7 +127,7 @@ def create_mailbox(
     with transaction.atomic():
         webhotel = Webhotel.objects.select_for_update().select_related("plan").get(pk=webhotel.pk)
         mail_domain = MailDomain.objects.get(pk=mail_domain.pk)
-        _refuse_while_deleting(mail_domain)
+        refuse_while_deleting(mail_domain)
         if MailAlias.objects.filter(mail_domain=mail_domain, local_part=local_part).exists():
             raise ValidationError({"local_part": _("An alias already has this address.")})
         if Mailbox.objects.filter(mail_domain=mail_domain, local_part=local_part).exists():
@@ -158,7 +165,7 @@ def update_mailbox(
     with transaction.atomic():
         webhotel = Webhotel.objects.select_for_update().select_related("plan").get(pk=webhotel.pk)
         mailbox = Mailbox.objects.select_related("mail_domain").get(pk=mailbox.pk)
-        _refuse_while_deleting(mailbox)
+        refuse_while_deleting(mailbox)
         fields = []
         if quota_mb is not None:
             _check_mail_quota(webhotel, quota_mb, without=mailbox)
@@ -167,7 +174,8 @@ def update_mailbox(
         if password:
             mailbox.password_hash, _generated = _password_hash(password)
             fields.append("password")
-        if suspended is not None:
+        if suspended is not None and suspended != (mailbox.status == ResourceStatus.SUSPENDED):
+            check_transition(mailbox, suspended)
             mailbox.status = ResourceStatus.SUSPENDED if suspended else ResourceStatus.ACTIVE
             fields.append("status")
         mailbox.full_clean()
@@ -186,6 +194,10 @@ def update_mailbox(
 def delete_mailbox(actor: Actor, mailbox: Mailbox) -> None:
     require(actor, "hosting.manage", mailbox.mail_domain.webhotel.customer)
     with transaction.atomic():
+        mailbox = (
+            Mailbox.objects.select_for_update().select_related("mail_domain").get(pk=mailbox.pk)
+        )
+        refuse_while_deleting(mailbox)
         Mailbox.objects.filter(pk=mailbox.pk).update(status=ResourceStatus.DELETING)
         audit.record(
             actor,
@@ -229,7 +241,7 @@ def save_alias(
     local_part = local_part.strip().lower()
     destinations = _destinations(destinations)
     with transaction.atomic():
-        _refuse_while_deleting(MailDomain.objects.select_for_update().get(pk=mail_domain.pk))
+        refuse_while_deleting(MailDomain.objects.select_for_update().get(pk=mail_domain.pk))
         if Mailbox.objects.filter(mail_domain=mail_domain, local_part=local_part).exists():
             raise ValidationError({"local_part": _("A mailbox already has this address.")})
         alias = MailAlias.objects.filter(mail_domain=mail_domain, local_part=local_part).first()
@@ -254,6 +266,8 @@ def delete_alias(actor: Actor, alias: MailAlias) -> None:
     customer = alias.mail_domain.webhotel.customer
     require(actor, "hosting.manage", customer)
     with transaction.atomic():
+        alias = MailAlias.objects.select_for_update().select_related("mail_domain").get(pk=alias.pk)
+        refuse_while_deleting(alias)
         MailAlias.objects.filter(pk=alias.pk).update(status=ResourceStatus.DELETING)
         audit.record(actor, "alias.deleted", customer=customer, target=alias.address)
         _enqueue(

@@ -32,13 +32,7 @@ def add_server(actor: Actor, **data) -> Server:
     require(actor, "servers.manage")
     server = Server(**{f: v for f, v in data.items() if f in SERVER_FIELDS})
     server.full_clean()
-    if server.transport == Server.Transport.SSH:
-        try:
-            server.host_key = ssh.fetch_host_key(server.address, server.ssh_port)
-        except ssh.SshError as exc:
-            raise ValidationError(
-                {"address": _("Cannot reach the server: %(error)s") % {"error": exc}}
-            ) from None
+    server.host_key = _fetch_host_key(server)
     with transaction.atomic():
         server.save()
         audit.record(
@@ -66,15 +60,51 @@ def confirm_host_key(actor: Actor, server: Server, fingerprint_seen: str) -> Ser
 
 
 def update_server(actor: Actor, server: Server, **data) -> Server:
+    """Change a server. A new address, port or transport means a new host key to confirm."""
     require(actor, "servers.manage")
+    unknown = set(data) - set(SERVER_FIELDS)
+    if unknown:
+        raise ValidationError({field: _("This field cannot be changed here.") for field in unknown})
+    moved = any(
+        data.get(f, getattr(server, f)) != getattr(server, f)
+        for f in ("address", "ssh_port", "transport")
+    )
     with transaction.atomic():
         for field, value in data.items():
-            if field not in SERVER_FIELDS:
-                raise ValidationError({field: _("This field cannot be changed here.")})
             setattr(server, field, value)
         server.full_clean()
+        if moved:
+            server.host_key, server.host_key_confirmed_at = _fetch_host_key(server), None
         server.save()
-        audit.record(actor, "server.updated", target=server.name, fields=sorted(data))
+        audit.record(
+            actor, "server.updated", target=server.name, fields=sorted(data), new_host_key=moved
+        )
+    return server
+
+
+def _fetch_host_key(server: Server) -> str:
+    if server.transport != Server.Transport.SSH:
+        return ""
+    try:
+        return ssh.fetch_host_key(server.address, server.ssh_port)
+    except ssh.SshError as exc:
+        raise ValidationError(
+            {"address": _("Cannot reach the server: %(error)s") % {"error": exc}}
+        ) from None
+
+
+def refresh_host_key(actor: Actor, server: Server) -> Server:
+    """Fetch the key again (after a server was reinstalled); staff must confirm it anew."""
+    require(actor, "servers.manage")
+    with transaction.atomic():
+        server.host_key, server.host_key_confirmed_at = _fetch_host_key(server), None
+        server.save(update_fields=["host_key", "host_key_confirmed_at"])
+        audit.record(
+            actor,
+            "server.host_key_refreshed",
+            target=server.name,
+            fingerprint=fingerprint(server) or "",
+        )
     return server
 
 

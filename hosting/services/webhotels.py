@@ -1,8 +1,9 @@
 """Webhotels and their databases."""
 
+import re
 import secrets
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils.translation import gettext as _
@@ -27,11 +28,20 @@ def ensure_customer_active(customer: Customer) -> None:
         )
 
 
+def _normalized(name: str, field: str) -> str:
+    try:
+        return normalize_domain(name)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None
+
+
 def _domains(primary: str, extra: list[str], *, exclude_pk=None) -> tuple[str, list[str]]:
     """Normalise the names (IDN to punycode) and check no other webhotel serves one of them."""
-    primary = normalize_domain(primary)
+    primary = _normalized(primary, "primary_domain")
     extra_names = [
-        name for name in dict.fromkeys(normalize_domain(n) for n in extra) if name != primary
+        name
+        for name in dict.fromkeys(_normalized(n, "extra_domains") for n in extra)
+        if name != primary
     ]
     wanted = {primary, *extra_names}
     others = Webhotel.objects.exclude(pk=exclude_pk)
@@ -39,11 +49,9 @@ def _domains(primary: str, extra: list[str], *, exclude_pk=None) -> tuple[str, l
     for names in others.exclude(extra_domains=[]).values_list("extra_domains", flat=True):
         taken |= set(names) & wanted
     if taken:
+        field = "primary_domain" if primary in taken else "extra_domains"
         raise ValidationError(
-            {
-                "domains": _("%(names)s is already on a webhotel.")
-                % {"names": ", ".join(sorted(taken))}
-            }
+            {field: _("%(names)s is already on a webhotel.") % {"names": ", ".join(sorted(taken))}}
         )
     return primary, extra_names
 
@@ -125,7 +133,7 @@ def update_webhotel(
     require(actor, "hosting.manage", webhotel.customer)
     with transaction.atomic():
         webhotel = Webhotel.objects.select_for_update().get(pk=webhotel.pk)
-        _refuse_while_deleting(webhotel)
+        refuse_while_deleting(webhotel)
         changes = {}
         if extra_domains is not None:
             _, changes["extra_domains"] = _domains(
@@ -133,7 +141,9 @@ def update_webhotel(
             )
         if php_version is not None:
             changes["php_version"] = php_version
-        if plan is not None:
+        if plan is not None and plan != webhotel.plan:
+            if not plan.active:
+                raise ValidationError({"plan": _("This plan is no longer on sale.")})
             _check_plan_fits(webhotel, plan)
             changes["plan"] = plan
         for field, value in changes.items():
@@ -154,25 +164,36 @@ def update_webhotel(
 def _check_plan_fits(webhotel: Webhotel, plan: Plan) -> None:
     from hosting.models import Mailbox
 
-    if webhotel.databases.count() > plan.max_databases:
+    if webhotel.databases.exclude(status=ResourceStatus.DELETING).count() > plan.max_databases:
         raise ValidationError({"plan": _("The webhotel has more databases than this plan allows.")})
-    if Mailbox.objects.filter(mail_domain__webhotel=webhotel).count() > plan.max_mailboxes:
+    mailboxes = Mailbox.objects.filter(mail_domain__webhotel=webhotel)
+    if mailboxes.exclude(status=ResourceStatus.DELETING).count() > plan.max_mailboxes:
         raise ValidationError({"plan": _("The webhotel has more mailboxes than this plan allows.")})
 
 
-def _refuse_while_deleting(resource) -> None:
+def refuse_while_deleting(resource) -> None:
     if resource.status == ResourceStatus.DELETING:
         raise ValidationError(_("This is being deleted."))
 
 
 def set_webhotel_suspended(actor: Actor, webhotel: Webhotel, suspended: bool) -> Webhotel:
-    """Suspend (the site answers 503) or unsuspend a webhotel. Staff and owners/admins."""
+    """Suspend (the site answers 503) or unsuspend a webhotel. A suspension by staff (e.g. for
+    abuse or unpaid bills) can only be lifted by staff."""
     require(actor, "hosting.manage", webhotel.customer)
+    by_staff = actor.user.is_staff
     with transaction.atomic():
         webhotel = Webhotel.objects.select_for_update().get(pk=webhotel.pk)
-        _refuse_while_deleting(webhotel)
+        check_transition(webhotel, suspended)
+        if not suspended and not by_staff:
+            if webhotel.suspended_by_staff:
+                audit.record(
+                    actor, "authz.denied", customer=webhotel.customer, target="webhotel.unsuspend"
+                )
+                raise PermissionDenied(_("Staff suspended this webhotel; contact support."))
+            ensure_customer_active(webhotel.customer)
         webhotel.status = ResourceStatus.SUSPENDED if suspended else ResourceStatus.ACTIVE
-        webhotel.save(update_fields=["status"])
+        webhotel.suspended_by_staff = suspended and by_staff
+        webhotel.save(update_fields=["status", "suspended_by_staff"])
         audit.record(
             actor,
             "webhotel.suspended" if suspended else "webhotel.unsuspended",
@@ -183,12 +204,22 @@ def set_webhotel_suspended(actor: Actor, webhotel: Webhotel, suspended: bool) ->
     return webhotel
 
 
+def check_transition(resource, suspended: bool) -> None:
+    """Only an active resource can be suspended, and only a suspended one unsuspended."""
+    if suspended and resource.status != ResourceStatus.ACTIVE:
+        raise ValidationError(_("Only an active resource can be suspended."))
+    if not suspended and resource.status != ResourceStatus.SUSPENDED:
+        raise ValidationError(_("This is not suspended."))
+
+
 def delete_webhotel(actor: Actor, webhotel: Webhotel) -> None:
     """Delete a webhotel and its files from the server; its databases and mail go first."""
     require(actor, "hosting.manage", webhotel.customer)
     with transaction.atomic():
         webhotel = Webhotel.objects.select_for_update().get(pk=webhotel.pk)
-        if webhotel.databases.exists() or webhotel.mail_domains.exists():
+        refuse_while_deleting(webhotel)
+        live = ~Q(status=ResourceStatus.DELETING)
+        if webhotel.databases.filter(live).exists() or webhotel.mail_domains.filter(live).exists():
             raise ValidationError(_("Delete the webhotel's databases and mail domains first."))
         webhotel.status = ResourceStatus.DELETING
         webhotel.save(update_fields=["status"])
@@ -225,18 +256,21 @@ def create_database(
     password = generate_password()
     with transaction.atomic():
         webhotel = Webhotel.objects.select_for_update().select_related("plan").get(pk=webhotel.pk)
-        _refuse_while_deleting(webhotel)
-        if webhotel.databases.count() >= webhotel.plan.max_databases:
+        refuse_while_deleting(webhotel)
+        in_use = webhotel.databases.exclude(status=ResourceStatus.DELETING).count()
+        if in_use >= webhotel.plan.max_databases:
             raise ValidationError(
                 _("The plan allows %(n)d databases; all are in use.")
                 % {"n": webhotel.plan.max_databases}
             )
-        name = f"{webhotel.system_user}_{suffix}".replace("-", "_")
+        if not re.fullmatch(r"[a-z0-9_]{1,20}", suffix):
+            raise ValidationError({"suffix": _("1–20 lowercase letters, digits or _.")})
+        name = f"{webhotel.system_user}_{suffix}"
         database = Database(
             webhotel=webhotel,
             engine=engine,
             name=name,
-            user=name[:32],
+            user=name,  # at most 32 characters: the system user's 10, "_" and 20
             password_verifier=_verifier(engine, password),
         )
         try:
@@ -267,7 +301,7 @@ def reset_database_password(actor: Actor, database: Database) -> str:
     password = generate_password()
     with transaction.atomic():
         database = Database.objects.select_for_update().get(pk=database.pk)
-        _refuse_while_deleting(database)
+        refuse_while_deleting(database)
         database.password_verifier = _verifier(database.engine, password)
         database.save(update_fields=["password_verifier"])
         audit.record(
@@ -284,6 +318,7 @@ def delete_database(actor: Actor, database: Database) -> None:
     require(actor, "hosting.manage", database.webhotel.customer)
     with transaction.atomic():
         database = Database.objects.select_for_update().get(pk=database.pk)
+        refuse_while_deleting(database)
         database.status = ResourceStatus.DELETING
         database.save(update_fields=["status"])
         audit.record(
