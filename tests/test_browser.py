@@ -7,16 +7,22 @@ error or uncaught exception on a page fails the test (the autouse ``page_errors`
 import base64
 
 import pytest
+from django.utils import translation
 from django_otp.oath import TOTP
 from playwright.sync_api import Page, expect
 
 from accounts.actor import Actor
 from accounts.models import AuditEvent, Role
 from accounts.services import create_api_key
+from hosting import provisioning
+from hosting.credentials import verify_dovecot_hash
+from hosting.models import MailDomain, Operation, Webhotel
 from tests.factories import (
     PASSWORD,
     CustomerFactory,
     MembershipFactory,
+    PlanFactory,
+    ServerFactory,
     UserFactory,
     add_totp,
     totp_code,
@@ -210,3 +216,52 @@ def test_every_panel_page_renders_without_errors(panel):
     expect(page).to_have_url(panel.url("/staff/customers/"))
     visit_all(panel, STAFF_PAGES, customer)
     expect(page.locator("html")).to_have_attribute("lang", "da")
+
+
+def danish(message: str) -> str:
+    with translation.override("da"):
+        return translation.gettext(message)
+
+
+def test_customer_creates_a_webhotel_and_a_mailbox(panel, tmp_path):
+    """The customer's way through the panel; the operations then run (as the worker would) on
+    a sandbox server, and the panel shows the result."""
+    owner = MembershipFactory(role=Role.OWNER).user
+    customer = owner.memberships.get().customer
+    plan = PlanFactory(name="Basis")
+    ServerFactory(root=str(tmp_path / "sandbox"))
+    page = panel.page
+    panel.log_in(owner)
+
+    panel.open(f"/customers/{customer.pk}/webhotels/")
+    page.fill("input[name=primary_domain]", "bageriet.dk")
+    page.select_option("select[name=plan]", str(plan.pk))
+    page.locator("form:has(input[name=primary_domain]) button[type=submit]").click()
+    expect(page.locator("main h1")).to_contain_text("bageriet.dk")
+    expect(page.locator("main")).to_contain_text(danish("Being set up"))
+
+    page.fill("input[name=name]", "bageriet.dk")
+    page.locator("form:has(input[name=name]) button[type=submit]").click()
+    mail_domain = MailDomain.objects.get(name="bageriet.dk")
+    panel.open(f"/customers/{customer.pk}/mail-domains/{mail_domain.pk}/")
+    page.fill("input[name=local_part]", "info")
+    page.fill("input[name=quota_mb]", "500")
+    page.locator("form:has(input[name=local_part]) button[type=submit]").first.click()
+    password = page.locator("#new-password").inner_text()
+    assert len(password) >= 20
+
+    for operation in Operation.objects.filter(status="pending").order_by("pk"):
+        provisioning.execute(operation.pk)
+    for operation in Operation.objects.filter(status="pending").order_by("pk"):
+        provisioning.execute(operation.pk)  # the certificate, queued by the webhotel's set-up
+    assert set(Operation.objects.values_list("status", flat=True)) == {"done"}
+
+    page.reload()
+    expect(page.locator("main")).to_contain_text("info@bageriet.dk")
+    expect(page.locator("#new-password")).to_have_count(0)  # shown once only
+    webhotel = Webhotel.objects.get(primary_domain="bageriet.dk")
+    sandbox = tmp_path / "sandbox"
+    assert (sandbox / "webhotels" / webhotel.system_user / "public_html").is_dir()
+    assert (sandbox / "mail" / "bageriet.dk" / "info" / "Maildir").is_dir()
+    passwd = (sandbox / "mail" / "passwd").read_text()
+    assert verify_dovecot_hash(passwd.split("info@bageriet.dk:")[1].split(":")[0], password)
