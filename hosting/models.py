@@ -96,12 +96,51 @@ class ResourceStatus(models.TextChoices):
     DELETING = "deleting", _("Being deleted")
 
 
+local_part_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$",
+    _("Letters, digits, dots, hyphens, underscores and +, not at the start or end."),
+)
+
+
+class Provisioned(models.Model):
+    """A resource that lives on a server: its status follows its operations."""
+
+    status = models.CharField(
+        _("status"), max_length=10, choices=ResourceStatus.choices, default=ResourceStatus.PENDING
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        abstract = True
+
+
+class MailAddress(Provisioned):
+    """A mailbox or an alias: a local part on one of the customer's mail domains."""
+
+    local_part = models.CharField(_("name"), max_length=64, validators=[local_part_validator])
+
+    customer_path = "mail_domain__webhotel__customer"
+
+    class Meta:
+        abstract = True
+        ordering = ["local_part"]
+
+    def __str__(self):
+        return self.address
+
+    @property
+    def address(self) -> str:
+        return f"{self.local_part}@{self.mail_domain.name}"
+
+
 system_user_validator = RegexValidator(
     r"^[a-z][a-z0-9_-]{1,31}$", _("2–32 lowercase letters, digits, - or _, starting with a letter.")
 )
 
 
-class Webhotel(models.Model):
+class Webhotel(Provisioned):
     class PhpVersion(models.TextChoices):
         PHP82 = "8.2", "PHP 8.2"
         PHP83 = "8.3", "PHP 8.3"
@@ -117,15 +156,10 @@ class Webhotel(models.Model):
     php_version = models.CharField(
         _("PHP version"), max_length=5, choices=PhpVersion.choices, default=PhpVersion.PHP83
     )
-    status = models.CharField(
-        _("status"), max_length=10, choices=ResourceStatus.choices, default=ResourceStatus.PENDING
-    )
     suspended_by_staff = models.BooleanField(default=False, editable=False)
     disk_used_mb = models.PositiveIntegerField(_("disk used (MB)"), default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     customer_path = "customer"
-    objects = CustomerOwnedManager()
 
     class Meta:
         verbose_name = _("webhotel")
@@ -144,7 +178,7 @@ class Webhotel(models.Model):
         return f"/var/www/{self.system_user}/public_html"
 
 
-class Database(models.Model):
+class Database(Provisioned):
     class Engine(models.TextChoices):
         MARIADB = "mariadb", "MariaDB"
         POSTGRESQL = "postgresql", "PostgreSQL"
@@ -164,13 +198,8 @@ class Database(models.Model):
     user = models.CharField(_("user"), max_length=32)
     # Only the server's verifier (mysql_native_password hash or SCRAM-SHA-256), never the password.
     password_verifier = models.CharField(max_length=300, editable=False)
-    status = models.CharField(
-        _("status"), max_length=10, choices=ResourceStatus.choices, default=ResourceStatus.PENDING
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
     customer_path = "webhotel__customer"
-    objects = CustomerOwnedManager()
 
     class Meta:
         verbose_name = _("database")
@@ -184,16 +213,11 @@ class Database(models.Model):
         return self.name
 
 
-class MailDomain(models.Model):
+class MailDomain(Provisioned):
     webhotel = models.ForeignKey(Webhotel, on_delete=models.PROTECT, related_name="mail_domains")
     name = models.CharField(_("domain"), max_length=253, unique=True)
-    status = models.CharField(
-        _("status"), max_length=10, choices=ResourceStatus.choices, default=ResourceStatus.PENDING
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
     customer_path = "webhotel__customer"
-    objects = CustomerOwnedManager()
 
     class Meta:
         verbose_name = _("mail domain")
@@ -204,72 +228,34 @@ class MailDomain(models.Model):
         return self.name
 
 
-local_part_validator = RegexValidator(
-    r"^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$",
-    _("Letters, digits, dots, hyphens, underscores and +, not at the start or end."),
-)
-
-
-class Mailbox(models.Model):
+class Mailbox(MailAddress):
     mail_domain = models.ForeignKey(MailDomain, on_delete=models.PROTECT, related_name="mailboxes")
-    local_part = models.CharField(_("name"), max_length=64, validators=[local_part_validator])
     quota_mb = models.PositiveIntegerField(
         _("quota (MB)"), default=1024, validators=[MinValueValidator(10)]
     )
     # A Dovecot-compatible hash ({ARGON2ID}...), never the password.
     password_hash = models.CharField(max_length=300, editable=False)
-    status = models.CharField(
-        _("status"), max_length=10, choices=ResourceStatus.choices, default=ResourceStatus.PENDING
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    customer_path = "mail_domain__webhotel__customer"
-    objects = CustomerOwnedManager()
-
-    class Meta:
+    class Meta(MailAddress.Meta):
         verbose_name = _("mailbox")
         verbose_name_plural = _("mailboxes")
-        ordering = ["local_part"]
         constraints = [
             models.UniqueConstraint(fields=["mail_domain", "local_part"], name="unique_mailbox"),
         ]
 
-    def __str__(self):
-        return self.address
 
-    @property
-    def address(self) -> str:
-        return f"{self.local_part}@{self.mail_domain.name}"
-
-
-class MailAlias(models.Model):
+class MailAlias(MailAddress):
     """An alias or forwarder: mail to the address goes to each destination."""
 
     mail_domain = models.ForeignKey(MailDomain, on_delete=models.PROTECT, related_name="aliases")
-    local_part = models.CharField(_("name"), max_length=64, validators=[local_part_validator])
     destinations = models.JSONField(_("destinations"), default=list)
-    status = models.CharField(
-        _("status"), max_length=10, choices=ResourceStatus.choices, default=ResourceStatus.PENDING
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    customer_path = "mail_domain__webhotel__customer"
-    objects = CustomerOwnedManager()
-
-    class Meta:
+    class Meta(MailAddress.Meta):
         verbose_name = _("alias")
         verbose_name_plural = _("aliases")
-        ordering = ["local_part"]
         constraints = [
             models.UniqueConstraint(fields=["mail_domain", "local_part"], name="unique_alias"),
         ]
-
-    def __str__(self):
-        return self.address
-
-    @property
-    def address(self) -> str:
-        return f"{self.local_part}@{self.mail_domain.name}"
 
 
 class Domain(models.Model):

@@ -1,5 +1,6 @@
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from accounts.models import Role
 from tests.factories import (
@@ -70,3 +71,11 @@ def logged_in():
         return login(Client(), user)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _english_outside_requests():
+    """Service calls in tests speak English, so assertions can match messages; requests still
+    negotiate their language (Danish by default) through LocaleMiddleware."""
+    with translation.override("en"):
+        yield
