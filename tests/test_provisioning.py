@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.actor import Actor
@@ -227,3 +228,99 @@ def test_moving_a_server_needs_its_host_key_confirmed_again(server, staff_admin)
     server.refresh_from_db()
     assert server.host_key_confirmed_at is None and server.host_key
     assert servers.fingerprint(server).startswith("SHA256:")
+
+
+def on_disk(root: Path, webhotel: Webhotel, database_name: str) -> None:
+    """The sandbox server holds the webhotel, its database, two mailboxes and an alias."""
+    assert (root / "webhotels" / webhotel.system_user / "public_html").is_dir()
+    assert (root / "databases" / "mariadb" / f"{database_name}.json").is_file()
+    for local in ("info", "salg"):
+        assert (root / "mail" / webhotel.primary_domain / local / "Maildir" / "cur").is_dir()
+    aliases = (root / "mail" / "virtual_aliases").read_text()
+    assert f"kontakt@{webhotel.primary_domain} info@{webhotel.primary_domain}" in aliases
+    assert (root / "certs" / webhotel.primary_domain / "fullchain.pem").is_file()
+
+
+def test_the_same_through_the_api(logged_in, server, plan, customer_a, owner_a):
+    client = logged_in(owner_a)
+
+    def post(path, body):
+        response = client.post(f"/api/v1/{path}", body, content_type="application/json")
+        assert response.status_code in (201, 202), response.content
+        if response.status_code == 202:
+            assert response["Location"].endswith(
+                f"/operations/{response.json()['operation']['id']}"
+            )
+        return response.json()
+
+    webhotel = post(
+        "webhotels", {"customer": customer_a.pk, "primary_domain": "api.dk", "plan": plan.pk}
+    )
+    database = post(
+        "databases", {"webhotel": webhotel["id"], "engine": "mariadb", "suffix": "shop"}
+    )
+    domain = post("mail-domains", {"webhotel": webhotel["id"], "name": "api.dk"})
+    for local in ("info", "salg"):
+        post("mailboxes", {"mail_domain": domain["id"], "local_part": local, "quota_mb": 100})
+    post(
+        "aliases",
+        {"mail_domain": domain["id"], "local_part": "kontakt", "destinations": ["info@api.dk"]},
+    )
+    registered = post("domains", {"customer": customer_a.pk, "name": "api-shop.dk"})
+    post(
+        "dns-records",
+        {"domain": registered["id"], "name": "www", "type": "A", "value": "192.0.2.7"},
+    )
+    drain()
+    operations = client.get("/api/v1/operations").json()["results"]
+    assert operations and {op["status"] for op in operations} == {"done"}
+    on_disk(Path(server.root), Webhotel.objects.get(pk=webhotel["id"]), database["name"])
+    zone = client.get(f"/api/v1/domains/{registered['id']}/zone").json()["zone"]
+    assert "192.0.2.7" in zone
+    home = Path(server.root) / "webhotels" / webhotel["system_user"]
+    assert client.post(f"/api/v1/webhotels/{webhotel['id']}/suspend").status_code == 202
+    drain()
+    assert (home / "SUSPENDED").exists()
+    assert client.post(f"/api/v1/webhotels/{webhotel['id']}/unsuspend").status_code == 202
+    drain()
+    assert not (home / "SUSPENDED").exists()
+    for path in (
+        f"databases/{database['id']}",
+        f"mail-domains/{domain['id']}",
+        f"webhotels/{webhotel['id']}",
+    ):
+        assert client.delete(f"/api/v1/{path}").status_code == 202, path
+        drain()
+    assert not home.exists()
+    assert not (Path(server.root) / "mail" / "api.dk").exists()
+
+
+def test_the_same_through_the_panel(logged_in, server, plan, customer_a, owner_a):
+    client, c = logged_in(owner_a), customer_a.pk
+
+    def post(name, data, **kwargs):
+        response = client.post(
+            reverse(f"hosting:{name}", kwargs={"customer_id": c, **kwargs}), data
+        )
+        assert response.status_code in (200, 302), response.content[:300]
+        return response
+
+    post("webhotels", {"primary_domain": "panel.dk", "plan": plan.pk, "php_version": "8.3"})
+    webhotel = Webhotel.objects.get(primary_domain="panel.dk")
+    post("database_create", {"engine": "mariadb", "suffix": "shop"}, webhotel_id=webhotel.pk)
+    post("maildomain_create", {"name": "panel.dk"}, webhotel_id=webhotel.pk)
+    domain = webhotel.mail_domains.get()
+    for local in ("info", "salg"):
+        post("mailbox_create", {"local_part": local, "quota_mb": 100}, maildomain_id=domain.pk)
+    post(
+        "alias_create",
+        {"local_part": "kontakt", "destinations": "info@panel.dk"},
+        maildomain_id=domain.pk,
+    )
+    drain()
+    assert set(Operation.objects.values_list("status", flat=True)) == {"done"}
+    on_disk(Path(server.root), webhotel, webhotel.databases.get().name)
+    page = client.get(
+        reverse("hosting:webhotel", kwargs={"customer_id": c, "webhotel_id": webhotel.pk})
+    )
+    assert page.status_code == 200 and b"panel.dk" in page.content
