@@ -49,6 +49,7 @@ deploy-check: venv
 	HAVN_SECRET_KEY=$$(python3 -c 'import secrets;print(secrets.token_urlsafe(50))') \
 	HAVN_ALLOWED_HOSTS=panel.havn.example \
 	HAVN_DATA_KEYS=$$(python3 -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())') \
+	HAVN_PLATFORM_KEYS=k1:$$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())') \
 	DATABASE_URL=postgres://havn@127.0.0.1/havn \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
 	$(PY) manage.py check --deploy --fail-level WARNING

@@ -7,7 +7,7 @@ app_name = "hosting"
 CUSTOMER = "customers/<int:customer_id>/"
 
 urlpatterns = [
-    # A customer's hosting. (Domains and DNS get their own pages later, under the same prefix.)
+    # A customer's hosting.
     path(f"{CUSTOMER}webhotels/", views.webhotels_view, name="webhotels"),
     path(f"{CUSTOMER}webhotels/<int:webhotel_id>/", views.webhotel_view, name="webhotel"),
     path(
@@ -70,6 +70,44 @@ urlpatterns = [
         views.operation_retry_view,
         name="operation_retry",
     ),
+    # A customer's domains, their DNS, and the registrant's identity checks.
+    path(f"{CUSTOMER}domains/", views.domains_view, name="domains"),
+    path(
+        f"{CUSTOMER}domains/transfer-in/",
+        views.domain_transfer_in_view,
+        name="domain_transfer_in",
+    ),
+    path(f"{CUSTOMER}domains/<int:domain_id>/", views.domain_view, name="domain"),
+    path(f"{CUSTOMER}domains/<int:domain_id>/renew/", views.domain_renew_view, name="domain_renew"),
+    path(
+        f"{CUSTOMER}domains/<int:domain_id>/transfer-code/",
+        views.domain_transfer_code_view,
+        name="domain_transfer_code",
+    ),
+    path(
+        f"{CUSTOMER}domains/<int:domain_id>/release/",
+        views.domain_release_view,
+        name="domain_release",
+    ),
+    path(
+        f"{CUSTOMER}domains/<int:domain_id>/dnssec/",
+        views.domain_dnssec_view,
+        name="domain_dnssec",
+    ),
+    path(
+        f"{CUSTOMER}domains/<int:domain_id>/records/new/",
+        views.dns_record_create_view,
+        name="dns_record_create",
+    ),
+    path(f"{CUSTOMER}dns-records/<int:record_id>/", views.dns_record_view, name="dns_record"),
+    path(
+        f"{CUSTOMER}dns-records/<int:record_id>/delete/",
+        views.dns_record_delete_view,
+        name="dns_record_delete",
+    ),
+    path(f"{CUSTOMER}identity/", views.identity_view, name="identity"),
+    path(f"{CUSTOMER}identity/mitid/", views.identity_eid_view, name="identity_eid"),
+    path(f"{CUSTOMER}identity/document/", views.identity_upload_view, name="identity_upload"),
     # Staff: servers and plans.
     path("staff/servers/", views.servers_view, name="servers"),
     path("staff/servers/<int:server_id>/", views.server_view, name="server"),
@@ -80,4 +118,16 @@ urlpatterns = [
     ),
     path("staff/plans/", views.plans_view, name="plans"),
     path("staff/plans/<int:plan_id>/", views.plan_view, name="plan"),
+    # Staff: the ID documents of .dk registrants.
+    path("staff/identity-checks/", views.identity_reviews_view, name="identity_reviews"),
+    path(
+        "staff/identity-checks/<int:verification_id>/decide/",
+        views.identity_decide_view,
+        name="identity_decide",
+    ),
+    path(
+        "staff/identity-checks/<int:verification_id>/document/",
+        views.identity_document_view,
+        name="identity_document",
+    ),
 ]

@@ -317,6 +317,38 @@ else:
     HAVN_DATA_KEYS = env_list("HAVN_DATA_KEYS", []) or [
         _dev_file("data_key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     ]
+
+
+# The platform keys (KEKs) that wrap every backup repository's keys (infra/keywrap.py), as
+# "id:base64key" pairs; HAVN_PLATFORM_KEY_ID names the current one. Rotate by adding a key, making
+# it current and running `manage.py backup rewrap-keys`.
+def _platform_keys(pairs: list[str]) -> dict[str, bytes]:
+    keys = {}
+    for pair in pairs:
+        key_id, _, encoded = pair.partition(":")
+        key = base64.b64decode(encoded or "")
+        if not key_id or len(key) != 32:
+            raise ImproperlyConfigured("HAVN_PLATFORM_KEYS holds id:base64 pairs of 32-byte keys.")
+        keys[key_id] = key
+    return keys
+
+
+if PRODUCTION:
+    HAVN_PLATFORM_KEYS = _platform_keys(env_list("HAVN_PLATFORM_KEYS", []))
+elif HAVN_ENV == "test":
+    HAVN_PLATFORM_KEYS = {"k1": secrets.token_bytes(32)}
+else:
+    HAVN_PLATFORM_KEYS = _platform_keys(
+        env_list("HAVN_PLATFORM_KEYS", [])
+        or [
+            "dev1:"
+            + _dev_file("platform_key", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+        ]
+    )
+HAVN_PLATFORM_KEY_ID = env_str("HAVN_PLATFORM_KEY_ID", next(iter(HAVN_PLATFORM_KEYS), ""))
+if PRODUCTION and HAVN_PLATFORM_KEY_ID not in HAVN_PLATFORM_KEYS:
+    raise ImproperlyConfigured("HAVN_PLATFORM_KEYS must hold the key HAVN_PLATFORM_KEY_ID names.")
+
 # Drivers for what no machine here can run (docs/drivers.md); the defaults are local stand-ins.
 HAVN_REGISTRY_DRIVER = env_str("HAVN_REGISTRY_DRIVER", "hosting.registry_local.LocalRegistry")
 HAVN_IDENTITY_DRIVER = env_str("HAVN_IDENTITY_DRIVER", "infra.identity.LocalIdentityDriver")

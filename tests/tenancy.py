@@ -186,6 +186,14 @@ _DATABASE = _hosting_kwargs("database", "database_id")
 _MAILDOMAIN = _hosting_kwargs("maildomain", "maildomain_id")
 _MAILBOX = _hosting_kwargs("mailbox", "mailbox_id")
 _ALIAS = _hosting_kwargs("alias", "alias_id")
+_DOMAIN = _hosting_kwargs("domain", "domain_id")
+_RECORD = _hosting_kwargs("record", "record_id")
+
+
+def _verification_kwargs(world, customer):
+    return {"verification_id": world.b_hosting["verification"].pk}
+
+
 _SERVER_DATA = {
     "name": "evil",
     "address": "127.0.0.1",
@@ -280,6 +288,46 @@ PANEL: dict[str, PanelEntry] = {
     "hosting:operation_retry": PanelEntry(
         CUSTOMER, _hosting_kwargs("operation", "operation_id"), ("post",)
     ),
+    # Domains: every write sends data that would change B's domain, zone or records.
+    "hosting:domains": PanelEntry(
+        CUSTOMER,
+        _customer_kwargs,
+        ("get", "post"),
+        {"name": "taken-over.com", "years": "1", "whois_privacy": "on", "hosted_dns": "on"},
+    ),
+    "hosting:domain_transfer_in": PanelEntry(
+        CUSTOMER, _customer_kwargs, ("post",), {"name": "stolen.com", "auth_code": "AAAA-BBBB"}
+    ),
+    "hosting:domain": PanelEntry(
+        CUSTOMER, _DOMAIN, ("get", "post"), {"name_servers": "ns1.evil.example"}
+    ),
+    "hosting:domain_renew": PanelEntry(CUSTOMER, _DOMAIN, ("post",), {"years": "1"}),
+    "hosting:domain_transfer_code": PanelEntry(CUSTOMER, _DOMAIN, ("post",)),
+    "hosting:domain_release": PanelEntry(CUSTOMER, _DOMAIN, ("post",), {"confirm": "1"}),
+    "hosting:domain_dnssec": PanelEntry(CUSTOMER, _DOMAIN, ("post",), {"enabled": "1"}),
+    "hosting:dns_record_create": PanelEntry(
+        CUSTOMER,
+        _DOMAIN,
+        ("post",),
+        {"name": "www", "type": "A", "value": "192.0.2.66", "ttl": "3600"},
+    ),
+    "hosting:dns_record": PanelEntry(
+        CUSTOMER,
+        _RECORD,
+        ("get", "post"),
+        {"name": "@", "type": "TXT", "value": '"changed"', "ttl": "3600"},
+    ),
+    "hosting:dns_record_delete": PanelEntry(CUSTOMER, _RECORD, ("post",)),
+    "hosting:identity": PanelEntry(CUSTOMER, _customer_kwargs),
+    "hosting:identity_eid": PanelEntry(
+        CUSTOMER, _customer_kwargs, ("post",), {"cpr": "010203-1234", "name": "Mallory"}
+    ),
+    "hosting:identity_upload": PanelEntry(CUSTOMER, _customer_kwargs, ("post",)),
+    "hosting:identity_reviews": PanelEntry(STAFF),
+    "hosting:identity_decide": PanelEntry(
+        STAFF, _verification_kwargs, ("post",), {"decision": "approve"}
+    ),
+    "hosting:identity_document": PanelEntry(STAFF, _verification_kwargs),
     "hosting:servers": PanelEntry(STAFF, methods=("get", "post"), post_data=_SERVER_DATA),
     "hosting:server": PanelEntry(
         STAFF, _server_kwargs, ("get", "post"), {**_SERVER_DATA, "name": "web-evil"}
