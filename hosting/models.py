@@ -269,8 +269,11 @@ class Domain(models.Model):
         TRANSFERRED_OUT = "transferred_out", _("Transferred away")
         RELEASED = "released", _("Released")
 
+    # Statuses of a name that has left its holder; a name has at most one row not in them.
+    GONE = ("transferred_out", "released")
+
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="domains")
-    name = models.CharField(_("domain"), max_length=253, unique=True)
+    name = models.CharField(_("domain"), max_length=253)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
     )
@@ -291,6 +294,13 @@ class Domain(models.Model):
         verbose_name = _("domain")
         verbose_name_plural = _("domains")
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=~models.Q(status__in=["transferred_out", "released"]),
+                name="one_live_row_per_domain",
+            )
+        ]
 
     def __str__(self):
         return self.name

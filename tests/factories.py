@@ -30,6 +30,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     address = "Vestergade 1"
     postal_code = "1456"
     city = "København K"
+    phone = "+45 33 12 34 56"
     email = factory.Sequence(lambda n: f"kunde{n}@example.dk")
 
 

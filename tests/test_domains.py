@@ -11,6 +11,7 @@ from accounts.actor import Actor
 from accounts.models import AuditEvent, Customer
 from hosting import dns
 from hosting.models import DnsRecord, DnsZone, Domain, IdentityVerification
+from hosting.registry_local import LocalRegistry
 from hosting.services import domains
 from infra import registry
 from tests.factories import CustomerFactory, MembershipFactory
@@ -164,3 +165,63 @@ def test_the_api_registers_and_manages_dns(logged_in, customer_a, owner_a):
     assert response.json()["dnssec"] is True
     zone = client.get(f"/api/v1/domains/{domain_id}/zone").json()["zone"]
     dns.validate_signed_zone(zone, "alfa.dk")
+
+
+def test_a_released_name_can_be_registered_again_by_someone_else(
+    customer_a, owner_a, customer_b, owner_b
+):
+    first = domains.register_domain(Actor(owner_a), customer_a, name="alfa.dk")
+    domains.save_record(Actor(owner_a), first.zone, name="www", type="A", value="192.0.2.1")
+    domains.release_domain(Actor(owner_a), first)
+    customer_b.kind, customer_b.cvr = "company", "10150817"
+    customer_b.save()
+    second = domains.register_domain(Actor(owner_b), customer_b, name="alfa.dk")
+    assert second.pk != first.pk and second.customer == customer_b
+    assert not second.zone.records.exists()
+
+
+def test_a_name_coming_back_takes_nothing_of_its_previous_holder(
+    customer_a, owner_a, customer_b, owner_b
+):
+    first = domains.register_domain(Actor(owner_a), customer_a, name="alfa.dk")
+    domains.save_record(Actor(owner_a), first.zone, name="www", type="TXT", value='"secret"')
+    # A moves the name to another registrar (Havn's row is not told) …
+    other = LocalRegistry(registrar="other")
+    contact = domains.contact_of(customer_a)
+    other.transfer_in("alfa.dk", domains.transfer_code(Actor(owner_a), first), contact, contact)
+    # … and later B brings it to Havn.
+    customer_b.kind, customer_b.cvr = "company", "10150817"
+    customer_b.save()
+    with pytest.raises(ValidationError):
+        domains.transfer_in(Actor(owner_b), customer_b, name="alfa.dk", auth_code="wrong")
+    code = other.transfer_out_code("alfa.dk")
+    moved = domains.transfer_in(Actor(owner_b), customer_b, name="alfa.dk", auth_code=code)
+    first.refresh_from_db()
+    assert first.status == Domain.Status.TRANSFERRED_OUT
+    assert not DnsRecord.objects.filter(zone__domain=first).exists()
+    assert moved.customer == customer_b and not DnsZone.objects.filter(domain=moved).exists()
+
+
+def test_documents_must_be_images_or_pdf_and_are_decided_once(person, person_owner, staff_admin):
+    text = SimpleUploadedFile("pas.txt", b"just text", content_type="text/plain")
+    with pytest.raises(ValidationError, match="PDF, JPEG or PNG"):
+        domains.submit_identity_document(Actor(person_owner), person, text)
+    png = SimpleUploadedFile("pas.png", b"\x89PNG\r\n\x1a\n....", content_type="image/png")
+    verification = domains.submit_identity_document(Actor(person_owner), person, png)
+    domains.decide_identity_document(
+        Actor(staff_admin), verification, approved=False, reason="Unreadable"
+    )
+    with pytest.raises(ValidationError, match="waiting for review"):
+        domains.decide_identity_document(Actor(staff_admin), verification, approved=True)
+    assert not domains.identity_verified(person)
+
+
+def test_name_servers_of_hosted_dns_are_havns(customer_a, owner_a):
+    domain = domains.register_domain(Actor(owner_a), customer_a, name="alfa.dk")
+    with pytest.raises(ValidationError, match="name servers are Havn"):
+        domains.update_domain(Actor(owner_a), domain, name_servers=["ns.example.com"])
+    elsewhere = domains.register_domain(
+        Actor(owner_a), customer_a, name="beta.dk", hosted_dns=False
+    )
+    domains.update_domain(Actor(owner_a), elsewhere, name_servers=["ns1.example.com"])
+    assert "ns1.example.com" in domains.whois(elsewhere).lower()

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from accounts import audit
 from accounts.actor import Actor
@@ -30,7 +31,7 @@ def contact_of(customer: Customer) -> registry.Contact:
         city=customer.city,
         country=customer.country,
         email=customer.email,
-        phone=customer.phone or "+45 00000000",
+        phone=customer.phone,
         kind="company" if company else "person",
         cvr=customer.cvr,
     )
@@ -50,6 +51,17 @@ def identity_verified(customer: Customer) -> bool:
     return customer.verifications.filter(status=IdentityVerification.Status.APPROVED).exists()
 
 
+def _require_identity(customer: Customer, name: str) -> None:
+    if name.endswith(".dk") and not identity_verified(customer):
+        raise ValidationError(
+            {
+                "name": _(
+                    "A .dk registrant must verify their identity first (MitID or an ID document)."
+                )
+            }
+        )
+
+
 def register_domain(
     actor: Actor,
     customer: Customer,
@@ -63,27 +75,19 @@ def register_domain(
     require(actor, "domains.manage", customer)
     ensure_customer_active(customer)
     name = dns.normalize_domain(name)
-    if name.endswith(".dk") and not identity_verified(customer):
-        raise ValidationError(
-            {
-                "name": _(
-                    "A .dk registrant must verify their identity first (MitID or an ID document)."
-                )
-            }
-        )
+    _require_identity(customer, name)
     driver = registry.get_driver()
     unicode_name = dns.display_domain(name)
     availability = driver.check(unicode_name)
     if not availability.available:
         raise ValidationError({"name": availability.reason or _("The name is not available.")})
     name_servers = settings.HAVN_NAME_SERVERS if hosted_dns else []
+    contact = contact_of(customer)
+    info = _registry_errors(
+        lambda: driver.register(unicode_name, contact, contact, years, name_servers, whois_privacy)
+    )
     with transaction.atomic():
-        contact = contact_of(customer)
-        info = _registry_errors(
-            lambda: driver.register(
-                unicode_name, contact, contact, years, name_servers, whois_privacy
-            )
-        )
+        _retire_live_row(name)  # e.g. released earlier by its previous holder
         domain = Domain.objects.create(
             customer=customer,
             name=name,
@@ -121,26 +125,37 @@ def update_domain(
     whois_privacy: bool | None = None,
     name_servers: list[str] | None = None,
 ) -> Domain:
+    """Change renewal, whois privacy or (for DNS hosted elsewhere) the name servers. The registry
+    is told first; the database follows only when it agreed."""
     require(actor, "domains.manage", domain.customer)
     driver, unicode_name = registry.get_driver(), dns.display_domain(domain.name)
-    with transaction.atomic():
-        fields = []
-        if auto_renew is not None:
-            domain.auto_renew = auto_renew
-            fields.append("auto_renew")
-        if whois_privacy is not None:
-            _registry_errors(lambda: driver.set_privacy(unicode_name, whois_privacy))
-            domain.whois_privacy = whois_privacy
-            fields.append("whois_privacy")
-        if name_servers is not None:
-            hosts = [dns.normalize_domain(host) for host in name_servers]
+    changes = {}
+    if auto_renew is not None and auto_renew != domain.auto_renew:
+        changes["auto_renew"] = auto_renew
+    if whois_privacy is not None and whois_privacy != domain.whois_privacy:
+        _registry_errors(lambda: driver.set_privacy(unicode_name, whois_privacy))
+        changes["whois_privacy"] = whois_privacy
+    if name_servers is not None:
+        if DnsZone.objects.filter(domain=domain).exists():
+            raise ValidationError(
+                {"name_servers": _("Havn hosts this domain's DNS, so its name servers are Havn's.")}
+            )
+        hosts = [dns.normalize_domain(host) for host in name_servers]
+        if hosts != domain.name_servers:
             _registry_errors(lambda: driver.set_name_servers(unicode_name, hosts), "name_servers")
-            domain.name_servers = hosts
-            fields.append("name_servers")
-        domain.save(update_fields=fields or None)
+            changes["name_servers"] = hosts
+    if not changes:
+        return domain
+    with transaction.atomic():
+        Domain.objects.filter(pk=domain.pk).update(**changes)
         audit.record(
-            actor, "domain.updated", customer=domain.customer, target=domain.name, fields=fields
+            actor,
+            "domain.updated",
+            customer=domain.customer,
+            target=domain.name,
+            fields=sorted(changes),
         )
+    domain.refresh_from_db()
     return domain
 
 
@@ -154,26 +169,43 @@ def transfer_code(actor: Actor, domain: Domain) -> str:
     return code
 
 
-def transfer_in(actor: Actor, customer: Customer, *, name: str, auth_code: str) -> Domain:
+def _retire_live_row(name: str) -> None:
+    """The name left its previous holder in Havn (released, or moved away): end that row and
+    its hosted zone, so that nothing of the previous holder passes to the next."""
+    for old in Domain.objects.filter(name=name).exclude(status__in=Domain.GONE):
+        DnsRecord.objects.filter(zone__domain=old).delete()
+        DnsZone.objects.filter(domain=old).delete()
+        old.status = Domain.Status.TRANSFERRED_OUT
+        old.save(update_fields=["status"])
+
+
+def transfer_in(
+    actor: Actor, customer: Customer, *, name: str, auth_code: str, whois_privacy: bool = True
+) -> Domain:
+    """Move a name to Havn with the authorisation code from its current registrar."""
     require(actor, "domains.manage", customer)
     ensure_customer_active(customer)
     name = dns.normalize_domain(name)
-    contact = contact_of(customer)
+    _require_identity(customer, name)
+    contact, driver, unicode_name = (
+        contact_of(customer),
+        registry.get_driver(),
+        dns.display_domain(name),
+    )
+    info = _registry_errors(
+        lambda: driver.transfer_in(unicode_name, auth_code.strip(), contact, contact),
+        "auth_code",
+    )
+    _registry_errors(lambda: driver.set_privacy(unicode_name, whois_privacy))
     with transaction.atomic():
-        info = _registry_errors(
-            lambda: registry.get_driver().transfer_in(
-                dns.display_domain(name), auth_code.strip(), contact, contact
-            ),
-            "auth_code",
-        )
-        domain, _created = Domain.objects.update_or_create(
+        _retire_live_row(name)
+        domain = Domain.objects.create(
+            customer=customer,
             name=name,
-            defaults={
-                "customer": customer,
-                "status": Domain.Status.ACTIVE,
-                "expires_at": info.expires_at,
-                "name_servers": info.name_servers,
-            },
+            status=Domain.Status.ACTIVE,
+            expires_at=info.expires_at,
+            name_servers=info.name_servers,
+            whois_privacy=whois_privacy,
         )
         audit.record(actor, "domain.transferred_in", customer=customer, target=name)
     return domain
@@ -227,7 +259,8 @@ def save_record(
     with transaction.atomic():
         zone = DnsZone.objects.select_for_update().select_related("domain").get(pk=zone.pk)
         checked = dns.validate_record(zone.domain.name, name, type, value, ttl, priority)
-        record = record or DnsRecord(zone=zone)
+        # Work on a fresh copy: a refused change must not alter the caller's object.
+        record = DnsRecord.objects.get(pk=record.pk, zone=zone) if record else DnsRecord(zone=zone)
         record.name, record.type, record.value = checked.name, checked.rtype, checked.value
         record.ttl, record.priority = checked.ttl, checked.priority
         others = zone.records.exclude(pk=record.pk) if record.pk else zone.records.all()
@@ -249,8 +282,10 @@ def delete_record(actor: Actor, record: DnsRecord) -> None:
     zone = record.zone
     require(actor, "domains.manage", zone.domain.customer)
     with transaction.atomic():
+        zone = DnsZone.objects.select_for_update().select_related("domain").get(pk=zone.pk)
         record.delete()
-        DnsZone.objects.filter(pk=zone.pk).update(serial=_serial(zone.serial))
+        zone.serial = _serial(zone.serial)
+        zone.save(update_fields=["serial"])
         audit.record(
             actor,
             "dns.record_deleted",
@@ -290,17 +325,20 @@ def set_dnssec(actor: Actor, zone: DnsZone, enabled: bool) -> DnsZone:
     require(actor, "domains.manage", customer)
     driver, unicode_name = registry.get_driver(), dns.display_domain(zone.domain.name)
     with transaction.atomic():
-        if enabled and not zone.dnssec:
+        zone = DnsZone.objects.select_for_update().select_related("domain").get(pk=zone.pk)
+        if enabled == zone.dnssec:
+            return zone
+        if enabled:
             key_pem, _algorithm = dns.generate_signing_key()
             zone.signing_key_pem = secretbox.seal(key_pem.decode())
             zone.ds_record = dns.ds_record(zone.domain.name, key_pem)
             _registry_errors(lambda: driver.set_ds_records(unicode_name, [zone.ds_record]))
-        elif not enabled and zone.dnssec:
+        else:
             _registry_errors(lambda: driver.set_ds_records(unicode_name, []))
             zone.signing_key_pem, zone.ds_record = "", ""
         zone.dnssec = enabled
         zone.serial = _serial(zone.serial)
-        zone.save()
+        zone.save(update_fields=["dnssec", "signing_key_pem", "ds_record", "serial"])
         audit.record(
             actor,
             "dns.dnssec_enabled" if enabled else "dns.dnssec_disabled",
@@ -313,6 +351,7 @@ def set_dnssec(actor: Actor, zone: DnsZone, enabled: bool) -> DnsZone:
 # --- Registrant identity --------------------------------------------------------------------------
 
 
+@sensitive_variables("cpr")
 def verify_identity_with_eid(
     actor: Actor, customer: Customer, *, cpr: str, name: str
 ) -> IdentityVerification:
@@ -349,6 +388,13 @@ def submit_identity_document(actor: Actor, customer: Customer, document) -> Iden
     require(actor, "domains.manage", customer)
     if document.size > 10 * 1024 * 1024:
         raise ValidationError({"document": _("The file is larger than 10 MB.")})
+    head = document.read(8)
+    document.seek(0)
+    if not head.startswith((b"%PDF", b"\xff\xd8\xff", b"\x89PNG")):
+        raise ValidationError({"document": _("Upload a PDF, JPEG or PNG file.")})
+    pending = customer.verifications.filter(status=IdentityVerification.Status.PENDING)
+    if pending.count() >= 3:
+        raise ValidationError({"document": _("Three documents already wait for review.")})
     with transaction.atomic():
         verification = IdentityVerification.objects.create(
             customer=customer,
@@ -369,6 +415,12 @@ def decide_identity_document(
     if not approved and not reason.strip():
         raise ValidationError({"reason": _("Say why the document is rejected.")})
     with transaction.atomic():
+        verification = IdentityVerification.objects.select_for_update().get(pk=verification.pk)
+        if (
+            verification.method != IdentityVerification.Method.DOCUMENT
+            or verification.status != IdentityVerification.Status.PENDING
+        ):
+            raise ValidationError(_("Only a document waiting for review can be decided."))
         verification.status = (
             IdentityVerification.Status.APPROVED
             if approved
