@@ -2,7 +2,7 @@ from celery import shared_task
 
 from hosting import provisioning
 from hosting.models import Operation
-from hosting.services import operations
+from hosting.services import domains, operations
 
 
 @shared_task(bind=True, max_retries=6)
@@ -26,3 +26,8 @@ def resume_stale_operations() -> int:
 def renew_certificates() -> int:
     """Daily: certificates within 30 days of expiry are issued anew."""
     return provisioning.renew_due_certificates()
+
+
+@shared_task
+def renew_or_expire_domains() -> list[int]:
+    return list(domains.renew_or_expire_domains())

@@ -364,9 +364,35 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 240},
     },
+    "renew-or-expire-domains": {
+        "task": "hosting.tasks.renew_or_expire_domains",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
     "renew-certificates": {
         "task": "hosting.tasks.renew_certificates",
         "schedule": 24 * 3600.0,
         "options": {"expires": 3600},
     },
 }
+
+# --- Object store (infra/objectstore.py, docs/objectstore.md) -------------------------------------
+# Where backups and archives go: file:///absolute/path (a local folder) or s3://bucket[/prefix].
+# Production must name it; dev and the suite default to a folder under var/.
+if PRODUCTION:
+    HAVN_OBJECTSTORE_URL = env_str("HAVN_OBJECTSTORE_URL")
+else:
+    HAVN_OBJECTSTORE_URL = env_str(
+        "HAVN_OBJECTSTORE_URL", f"file://{(VAR_DIR / 'objectstore').resolve()}"
+    )
+if not HAVN_OBJECTSTORE_URL.startswith(("file:///", "s3://")):
+    raise ImproperlyConfigured("HAVN_OBJECTSTORE_URL must start with file:/// or s3://.")
+HAVN_S3_ENDPOINT_URL = env_str("HAVN_S3_ENDPOINT_URL", "")  # empty: AWS
+HAVN_S3_REGION = env_str("HAVN_S3_REGION", "eu-north-1")
+# Empty: boto3's own chain (AWS_* variables, instance role). Both accept NAME_FILE.
+HAVN_S3_ACCESS_KEY = env_str("HAVN_S3_ACCESS_KEY", "")
+HAVN_S3_SECRET_KEY = env_str("HAVN_S3_SECRET_KEY", "")
+HAVN_S3_PATH_STYLE = env_bool("HAVN_S3_PATH_STYLE", False)  # MinIO, Ceph RGW usually need it
+HAVN_S3_LOCK_MODE = env_str("HAVN_S3_LOCK_MODE", "COMPLIANCE")
+if HAVN_S3_LOCK_MODE not in {"COMPLIANCE", "GOVERNANCE"}:
+    raise ImproperlyConfigured("HAVN_S3_LOCK_MODE must be COMPLIANCE or GOVERNANCE.")

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -225,3 +226,19 @@ def test_name_servers_of_hosted_dns_are_havns(customer_a, owner_a):
     )
     domains.update_domain(Actor(owner_a), elsewhere, name_servers=["ns1.example.com"])
     assert "ns1.example.com" in domains.whois(elsewhere).lower()
+
+
+def test_auto_renewal_and_expiry(customer_a, owner_a, time_machine):
+    renewing = domains.register_domain(Actor(owner_a), customer_a, name="alfa.dk")
+    lapsing = domains.register_domain(Actor(owner_a), customer_a, name="beta.dk")
+    domains.update_domain(Actor(owner_a), lapsing, auto_renew=False)
+    expiry = renewing.expires_at
+    time_machine.move_to(expiry - timedelta(days=10))
+    assert domains.renew_or_expire_domains() == (1, 0)
+    renewing.refresh_from_db()
+    assert renewing.expires_at.year == expiry.year + 1
+    time_machine.move_to(expiry + timedelta(days=1))
+    assert domains.renew_or_expire_domains() == (0, 1)
+    lapsing.refresh_from_db()
+    assert lapsing.status == Domain.Status.EXPIRED
+    assert AuditEvent.objects.filter(action="domain.expired", target="beta.dk").exists()

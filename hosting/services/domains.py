@@ -103,7 +103,8 @@ def register_domain(
 
 
 def renew_domain(actor: Actor, domain: Domain, *, years: int = 1) -> Domain:
-    require(actor, "domains.manage", domain.customer)
+    if actor.is_authenticated:  # the daily auto-renewal acts as the system
+        require(actor, "domains.manage", domain.customer)
     driver = registry.get_driver()
     with transaction.atomic():
         info = _registry_errors(
@@ -436,3 +437,34 @@ def decide_identity_document(
             approved=approved,
         )
     return verification
+
+
+RENEW_BEFORE = timedelta(days=30)
+
+
+def renew_or_expire_domains(now=None) -> tuple[int, int]:
+    """Daily: renew for a year the auto-renewing domains that end within 30 days, and mark the
+    others expired once their time is up. Returns (renewed, expired)."""
+    now = now or timezone.now()
+    renewed = expired = 0
+    due = Domain.objects.filter(status=Domain.Status.ACTIVE, expires_at__lt=now + RENEW_BEFORE)
+    for domain in due.select_related("customer"):
+        if domain.auto_renew and domain.customer.status == Customer.Status.ACTIVE:
+            try:
+                renew_domain(Actor.system(), domain, years=1)
+                renewed += 1
+            except ValidationError as exc:
+                audit.record(
+                    Actor.system(),
+                    "domain.renewal_failed",
+                    customer=domain.customer,
+                    target=domain.name,
+                    error=" ".join(exc.messages),
+                )
+        elif domain.expires_at <= now:
+            Domain.objects.filter(pk=domain.pk).update(status=Domain.Status.EXPIRED)
+            audit.record(
+                Actor.system(), "domain.expired", customer=domain.customer, target=domain.name
+            )
+            expired += 1
+    return renewed, expired
