@@ -52,6 +52,7 @@ deploy-check: venv
 	HAVN_PLATFORM_KEYS=k1:$$(python3 -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())') \
 	DATABASE_URL=postgres://havn@127.0.0.1/havn \
 	REDIS_URL=redis://127.0.0.1:6379/0 \
+	HAVN_OBJECTSTORE_URL=s3://havn-backups \
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 run: venv

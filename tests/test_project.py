@@ -34,6 +34,7 @@ def production_env(**extra):
         REDIS_URL="redis://127.0.0.1:6379/0",
         HAVN_DATA_KEYS=base64.urlsafe_b64encode(os.urandom(32)).decode(),
         HAVN_PLATFORM_KEYS="k1:" + base64.b64encode(os.urandom(32)).decode(),
+        HAVN_OBJECTSTORE_URL="s3://havn-backups",
     )
     environment.update(extra)
     return environment
