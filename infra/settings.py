@@ -349,6 +349,9 @@ HAVN_PLATFORM_KEY_ID = env_str("HAVN_PLATFORM_KEY_ID", next(iter(HAVN_PLATFORM_K
 if PRODUCTION and HAVN_PLATFORM_KEY_ID not in HAVN_PLATFORM_KEYS:
     raise ImproperlyConfigured("HAVN_PLATFORM_KEYS must hold the key HAVN_PLATFORM_KEY_ID names.")
 
+# Backups: how many runs may read from one hosting server at once.
+HAVN_BACKUP_PER_SERVER = env_int("HAVN_BACKUP_PER_SERVER", 2)
+
 # Drivers for what no machine here can run (docs/drivers.md); the defaults are local stand-ins.
 HAVN_REGISTRY_DRIVER = env_str("HAVN_REGISTRY_DRIVER", "hosting.registry_local.LocalRegistry")
 HAVN_IDENTITY_DRIVER = env_str("HAVN_IDENTITY_DRIVER", "infra.identity.LocalIdentityDriver")
@@ -363,6 +366,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "hosting.tasks.resume_stale_operations",
         "schedule": 300.0,
         "options": {"expires": 240},
+    },
+    "plan-backups": {
+        "task": "backups.tasks.plan_backups",
+        "schedule": 900.0,
+        "options": {"expires": 600},
+    },
+    "report-backups": {
+        "task": "backups.tasks.report_backups",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
     },
     "renew-or-expire-domains": {
         "task": "hosting.tasks.renew_or_expire_domains",

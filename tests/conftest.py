@@ -1,8 +1,12 @@
+import uuid
+
 import pytest
 from django.test import Client
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.models import Role
+from hosting import provisioning
+from hosting.models import Operation, Server
 from tests.factories import (
     PASSWORD,
     CustomerFactory,
@@ -79,3 +83,32 @@ def _english_outside_requests():
     negotiate their language (Danish by default) through LocaleMiddleware."""
     with translation.override("en"):
         yield
+
+
+@pytest.fixture
+def sandbox_server(sshd, settings):
+    """A hosting server on the sshd fixture with the sandbox profile under its own folder."""
+    settings.HAVN_SSH_KEY_FILE = str(sshd.client_key_path)
+    root = sshd.root / f"server-{uuid.uuid4().hex[:8]}"
+    return Server.objects.create(
+        name=f"sandbox-{root.name}",
+        address=sshd.host,
+        ssh_port=sshd.port,
+        ssh_user=sshd.user,
+        host_key=sshd.host_key_line,
+        host_key_confirmed_at=timezone.now(),
+        transport=Server.Transport.SSH,
+        profile=Server.Profile.SANDBOX,
+        root=str(root),
+    )
+
+
+def drain() -> list[Operation]:
+    """Run every pending operation as the Celery task would, including those that finishing
+    others enqueues; returns them as they ended."""
+    ran = []
+    while pending := list(Operation.objects.filter(status="pending").order_by("pk")):
+        for operation in pending:
+            provisioning.execute(operation.pk)
+            ran.append(Operation.objects.get(pk=operation.pk))
+    return ran

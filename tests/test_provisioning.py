@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import threading
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,41 +26,20 @@ from hosting.services import mail, servers, webhotels
 from hosting.services.operations import retry_operation
 from hosting.transport import run_agent
 from infra import ssh
+from tests.conftest import drain
 from tests.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def server(sshd, settings):
-    settings.HAVN_SSH_KEY_FILE = str(sshd.client_key_path)
-    root = sshd.root / f"server-{uuid.uuid4().hex[:8]}"
-    return Server.objects.create(
-        name=f"sandbox-{root.name}",
-        address=sshd.host,
-        ssh_port=sshd.port,
-        ssh_user=sshd.user,
-        host_key=sshd.host_key_line,
-        host_key_confirmed_at=timezone.now(),
-        transport=Server.Transport.SSH,
-        profile=Server.Profile.SANDBOX,
-        root=str(root),
-    )
+def server(sandbox_server):
+    return sandbox_server
 
 
 @pytest.fixture
 def plan(db):
     return PlanFactory(max_databases=3, max_mailboxes=5, disk_quota_mb=20_000)
-
-
-def drain() -> list[Operation]:
-    """Run every pending operation, including those that finishing others enqueue."""
-    ran = []
-    while pending := list(Operation.objects.filter(status="pending").order_by("pk")):
-        for operation in pending:
-            provisioning.execute(operation.pk)
-            ran.append(Operation.objects.get(pk=operation.pk))
-    return ran
 
 
 def tree(root: Path) -> dict[str, bytes]:

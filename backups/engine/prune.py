@@ -1,0 +1,199 @@
+"""forget (delete snapshot objects) and prune (mark and sweep under an exclusive lock).
+
+Mark: every blob reachable from the remaining snapshots (their tree blobs and every content blob the
+trees name). Sweep, pack by pack: no used blob -> delete; used share below ``repack_threshold`` (or
+a small pack, when there are several) -> copy its used blobs (still sealed) into new packs, then
+delete it; otherwise keep. Write order: new packs -> new index (kept + new packs) -> delete the old
+index files -> delete the packs. A crash at any point leaves every needed blob indexed and stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import PruneError
+from .index import PackRecord, list_index_files, read_index_files, write_index
+from .pack import PackBuilder, PackEntry, decode_blob, header_size, pack_key
+from .snapshot import parse_tree_lines
+
+
+def forget(repo, ids) -> list[str]:
+    """Delete snapshot objects (by full id or unique prefix); returns the full ids deleted."""
+    with repo.lock(exclusive=False, purpose="forget"):
+        full = [repo.load_snapshot(i).id for i in ids]
+        for sid in full:
+            repo._delete(f"snapshots/{sid}")
+    return full
+
+
+@dataclass
+class PrunePlan:
+    snapshot_ids: frozenset[str]
+    index_files: frozenset[str]
+    blobs_used: int = 0
+    packs_keep: list[str] = field(default_factory=list)
+    packs_repack: dict[str, list[PackEntry]] = field(default_factory=dict)  # pack -> blobs to copy
+    packs_delete: list[str] = field(default_factory=list)  # indexed, nothing used
+    packs_unindexed: list[str] = field(default_factory=list)  # on the store, in no index
+    packs_missing_unused: list[str] = field(default_factory=list)  # indexed, gone, not needed
+    keep_records: list[PackRecord] = field(default_factory=list)
+    bytes_total: int = 0
+    bytes_used: int = 0
+    bytes_freed: int = 0  # estimate: deleted packs + the unused part of repacked packs
+    packs_written: list[str] = field(default_factory=list)  # filled by prune()
+
+    @property
+    def fingerprint(self) -> tuple:
+        return self.snapshot_ids, self.index_files
+
+    @property
+    def has_work(self) -> bool:
+        return bool(
+            self.packs_repack
+            or self.packs_delete
+            or self.packs_unindexed
+            or self.packs_missing_unused
+        )
+
+    def summary(self) -> dict:
+        return {
+            "snapshots": len(self.snapshot_ids),
+            "blobs_used": self.blobs_used,
+            "packs_keep": len(self.packs_keep),
+            "packs_repack": len(self.packs_repack),
+            "packs_delete": len(self.packs_delete) + len(self.packs_unindexed),
+            "bytes_total": self.bytes_total,
+            "bytes_used": self.bytes_used,
+            "bytes_freed": self.bytes_freed,
+        }
+
+
+def _fingerprint(repo) -> tuple:
+    return frozenset(repo.snapshot_ids()), frozenset(list_index_files(repo))
+
+
+def _load_records(repo, names) -> dict[str, PackRecord]:
+    """Every pack the index files name, with the union of their blob entries."""
+    records: dict[str, PackRecord] = {}
+    for _name, packs in read_index_files(repo, names):
+        for p in packs:
+            have = records.get(p.id)
+            if have is None:
+                records[p.id] = PackRecord(p.id, p.size, list(p.blobs))
+            else:
+                seen = {e.blob_id for e in have.blobs}
+                have.blobs += [e for e in p.blobs if e.blob_id not in seen]
+    return records
+
+
+def plan_prune(repo, repack_threshold: float = 0.5, *, _locked: bool = False) -> PrunePlan:
+    """Work out what prune would do (under a shared lock unless the caller holds one)."""
+    lock = None if _locked else repo.lock(exclusive=False, purpose="prune plan")
+    try:
+        snapshot_ids = repo.snapshot_ids()  # snapshots before the index: never miss new data
+        names = list_index_files(repo)
+        records = _load_records(repo, names)
+        view = repo.view(records.values())
+        index = view.index
+        on_store = {name.rpartition("/")[2]: size for name, size in repo._list("packs/")}
+
+        used: set[bytes] = set()
+        missing: list[str] = []
+        for sid in snapshot_ids:
+            snap = repo.load_snapshot(sid)
+            absent = [t for t in snap.tree if t not in index]
+            if absent:
+                raise PruneError(f"snapshot {sid[:12]}: tree blob {absent[0].hex()} not indexed")
+            used.update(snap.tree)
+            for entry in parse_tree_lines(view.read_blob(t) for t in snap.tree):
+                for c in entry.content:
+                    if c not in index:
+                        missing.append(f"snapshot {sid[:12]} {entry.path}: blob {c.hex()}")
+                    used.add(c)
+        if missing:
+            raise PruneError(f"{len(missing)} needed blobs are not indexed, e.g. {missing[0]}")
+
+        plan = PrunePlan(frozenset(snapshot_ids), frozenset(names), blobs_used=len(used))
+        plan.packs_unindexed = sorted(set(on_store) - set(records))
+        plan.bytes_freed = sum(on_store[p] for p in plan.packs_unindexed)
+        claimed: set[bytes] = set()
+        candidates = []
+        small = {p.id for p in records.values() if p.size < repo.pack_size // 4}
+        for pack_id in sorted(records):
+            p = records[pack_id]
+            plan.bytes_total += p.size
+            used_entries = [e for e in p.blobs if e.blob_id in used]
+            used_bytes = sum(e.length for e in used_entries)
+            if pack_id not in on_store:
+                if used_entries:  # only if no other pack holds them, checked below
+                    candidates.append((p, "missing"))
+                else:
+                    plan.packs_missing_unused.append(pack_id)
+                continue
+            data_bytes = max(1, p.size - header_size(len(p.blobs)))
+            is_small = len(small) > 1 and pack_id in small
+            if used_entries and used_bytes >= repack_threshold * data_bytes and not is_small:
+                plan.packs_keep.append(pack_id)
+                plan.keep_records.append(p)
+                claimed.update(e.blob_id for e in p.blobs)
+            else:
+                candidates.append((p, "sweep"))
+        for p, why in candidates:
+            todo = [e for e in p.blobs if e.blob_id in used and e.blob_id not in claimed]
+            if why == "missing":
+                if todo:
+                    raise PruneError(f"pack {p.id} is missing and holds needed blobs")
+                plan.packs_missing_unused.append(p.id)
+            elif todo:
+                claimed.update(e.blob_id for e in todo)
+                plan.packs_repack[p.id] = todo
+                plan.bytes_freed += p.size - sum(e.length for e in todo)
+            else:
+                plan.packs_delete.append(p.id)
+                plan.bytes_freed += p.size
+        plan.bytes_used = sum(records[b].size for b in plan.packs_keep) + sum(
+            e.length for todo in plan.packs_repack.values() for e in todo
+        )
+        return plan
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def prune(repo, plan: PrunePlan | None = None, *, dry_run=False, repack_threshold=0.5):
+    """Carry out ``plan`` (re-planned if the repository changed since) under an exclusive lock."""
+    with repo.lock(exclusive=True, purpose="prune") as lock:
+        if plan is None or plan.fingerprint != _fingerprint(repo):
+            plan = plan_prune(repo, repack_threshold, _locked=True)
+        if dry_run or not plan.has_work:
+            return plan
+        keys = repo.keys
+        new_records: list[PackRecord] = []
+
+        def flush(builder: PackBuilder) -> None:
+            pack_id, data, entries = builder.finish(keys)
+            repo._put(pack_key(pack_id), data)
+            new_records.append(PackRecord(pack_id, len(data), entries))
+            plan.packs_written.append(pack_id)
+
+        builder = PackBuilder()
+        for pack_id, todo in plan.packs_repack.items():
+            data = repo._get(pack_key(pack_id))
+            for e in todo:
+                sealed = data[e.offset : e.offset + e.length]
+                decode_blob(keys, e.blob_id, sealed, e.raw_length)  # never copy a damaged blob
+                builder.add(e.blob_id, e.type, sealed, e.raw_length)
+                if builder.size >= repo.pack_size:
+                    flush(builder)
+                    builder = PackBuilder()
+        if len(builder):
+            flush(builder)
+        lock.check_held()
+        write_index(repo, plan.keep_records + new_records)
+        lock.check_held()
+        for name in sorted(plan.index_files):
+            repo._delete(f"index/{name}")
+        doomed = plan.packs_delete + list(plan.packs_repack) + plan.packs_unindexed
+        repo.store.delete_many([repo.prefix + pack_key(p) for p in doomed])
+        repo.refresh_index(full=True)
+        return plan

@@ -1,0 +1,1 @@
+"""Backups' business operations, one function each (see docs/architecture.md, Services)."""

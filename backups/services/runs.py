@@ -1,0 +1,311 @@
+"""Nightly backup runs: planning the night, carrying out one run, and the catalogue.
+
+Every active webhotel, database and mailbox gets one ``BackupRun`` per night (unique per item and
+night, so a duplicate task cannot double it). A run is claimed with a conditional UPDATE, backs
+its item up into the customer's repository (only new or changed files are read), and records
+its counters and the snapshot in the catalogue. A run that dies leaves no snapshot; the next run
+reuses what it had uploaded.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Customer, User
+from backups import sources
+from backups.models import BackupPolicy, BackupRun, ItemKind, Snapshot
+from backups.services.repositories import open_repository
+from hosting.models import Database, Mailbox, ResourceStatus, Server, Webhotel
+from hosting.transport import ssh_target
+from infra import ssh
+
+LIVE = (ResourceStatus.ACTIVE, ResourceStatus.SUSPENDED)
+SLOT_SECONDS = 6 * 3600  # a crashed run's slot frees itself after this
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: str
+    row: object
+    customer: Customer
+    server: Server
+    name: str
+
+
+def item_of(kind: str, item_id: int) -> Item | None:
+    if kind == ItemKind.WEBHOTEL:
+        row = Webhotel.objects.select_related("customer", "server").filter(pk=item_id).first()
+        return row and Item(kind, row, row.customer, row.server, row.primary_domain)
+    if kind == ItemKind.DATABASE:
+        row = (
+            Database.objects.select_related("webhotel__customer", "webhotel__server")
+            .filter(pk=item_id)
+            .first()
+        )
+        return row and Item(kind, row, row.webhotel.customer, row.webhotel.server, row.name)
+    if kind == ItemKind.MAILBOX:
+        row = (
+            Mailbox.objects.select_related(
+                "mail_domain__webhotel__customer", "mail_domain__webhotel__server"
+            )
+            .filter(pk=item_id)
+            .first()
+        )
+        return row and Item(
+            kind,
+            row,
+            row.mail_domain.webhotel.customer,
+            row.mail_domain.webhotel.server,
+            row.address,
+        )
+    raise ValueError(f"unknown item kind {kind!r}")
+
+
+def live_items(server: Server | None = None):
+    """Every item that is backed up: live webhotels, databases and mailboxes."""
+    webhotels = Webhotel.objects.filter(status__in=LIVE).select_related("customer", "server")
+    databases = Database.objects.filter(status__in=LIVE).select_related(
+        "webhotel__customer", "webhotel__server"
+    )
+    mailboxes = Mailbox.objects.filter(status__in=LIVE).select_related(
+        "mail_domain__webhotel__customer", "mail_domain__webhotel__server"
+    )
+    if server is not None:
+        webhotels = webhotels.filter(server=server)
+        databases = databases.filter(webhotel__server=server)
+        mailboxes = mailboxes.filter(mail_domain__webhotel__server=server)
+    for w in webhotels:
+        yield Item(ItemKind.WEBHOTEL, w, w.customer, w.server, w.primary_domain)
+    for d in databases:
+        yield Item(ItemKind.DATABASE, d, d.webhotel.customer, d.webhotel.server, d.name)
+    for m in mailboxes:
+        yield Item(
+            ItemKind.MAILBOX,
+            m,
+            m.mail_domain.webhotel.customer,
+            m.mail_domain.webhotel.server,
+            m.address,
+        )
+
+
+def policy_for(item: Item) -> BackupPolicy:
+    """The customer's own policy, else the plan's, else the default."""
+    plan = item.row.plan if item.kind == ItemKind.WEBHOTEL else None
+    for policy in (
+        getattr(item.customer, "backup_policy", None),
+        plan and getattr(plan, "backup_policy", None),
+    ):
+        if policy is not None:
+            return policy
+    return BackupPolicy.objects.filter(plan__isnull=True, customer__isnull=True).first() or (
+        BackupPolicy(name="default")
+    )
+
+
+def in_window(policy: BackupPolicy, moment: datetime) -> bool:
+    """Whether ``moment`` (local time) falls in the policy's window, which may cross midnight."""
+    now = moment.time()
+    start, end = policy.window_start, policy.window_end
+    return start <= now < end if start <= end else (now >= start or now < end)
+
+
+def night_of(moment: datetime) -> date:
+    """The night a moment belongs to: the date the night began (before noon: the day before)."""
+    local = timezone.localtime(moment)
+    return (local - timedelta(hours=12)).date() if local.time() < time(12) else local.date()
+
+
+def plan_night(
+    night: date | None = None, server: Server | None = None, now: datetime | None = None
+) -> list[BackupRun]:
+    """Create the runs of items whose backup window is open (or, with ``night`` given, of every
+    item: an on-demand night), idempotently, and queue those not yet done."""
+    from backups.tasks import run_backup
+
+    now = now or timezone.now()
+    on_demand = night is not None
+    night = night or night_of(now)
+    queued = []
+    for item in live_items(server):
+        if not on_demand and not in_window(policy_for(item), timezone.localtime(now)):
+            continue
+        run, _created = BackupRun.objects.get_or_create(
+            kind=item.kind,
+            item_id=item.row.pk,
+            night=night,
+            defaults={"customer": item.customer, "server": item.server, "item_name": item.name},
+        )
+        if run.status == BackupRun.Status.QUEUED:
+            queued.append(run)
+    for run in queued:
+        transaction.on_commit(lambda pk=run.pk: run_backup.delay(pk))
+    return queued
+
+
+def _slot(run: BackupRun):
+    """A slot under the cap of runs per server, or None. Slots are cache keys with a timeout."""
+    for number in range(settings.HAVN_BACKUP_PER_SERVER):
+        key = f"backup-slot:{run.server_id}:{number}"
+        if cache.add(key, run.pk, SLOT_SECONDS):
+            return key
+    return None
+
+
+def claim(run_id: int) -> BackupRun | None:
+    claimed = BackupRun.objects.filter(pk=run_id, status=BackupRun.Status.QUEUED).update(
+        status=BackupRun.Status.RUNNING,
+        started_at=timezone.now(),
+        attempts=F("attempts") + 1,
+        error="",
+    )
+    return (
+        BackupRun.objects.select_related("server", "customer").get(pk=run_id) if claimed else None
+    )
+
+
+def _parent(repo, run: BackupRun):
+    latest = Snapshot.objects.filter(kind=run.kind, item_id=run.item_id, complete=True).first()
+    if latest is None:
+        return None
+    try:
+        return repo.load_snapshot(latest.snapshot_id)
+    except Exception:  # pruned or unreadable: a full run is the safe choice
+        return None
+
+
+def _back_up(session, repo, item: Item, parent) -> None:
+    server = item.server
+    target = ssh_target(server) if server.transport == Server.Transport.SSH else None
+    root = server.root if server.profile == Server.Profile.SANDBOX else "/"
+    if item.kind == ItemKind.DATABASE:
+        spec = sources.dump_spec(server.profile, root, item.row.engine, item.row.name)
+        sources.backup_dump(
+            session, name=spec.name, command=spec.command, path=spec.path, target=target
+        )
+        return
+    if item.kind == ItemKind.WEBHOTEL:
+        path = sources.webhotel_path(server.profile, root, item.row.system_user)
+    else:
+        path = sources.maildir_path(server.profile, root, item.row.address)
+    parent_entries = repo.iter_tree(parent) if parent is not None else None
+    sources.backup_tree(session, root_path=path, target=target, parent_entries=parent_entries)
+
+
+def execute(run_id: int) -> str:
+    """Carry out one run. Returns its new status; ``queued`` means "try again later"."""
+    run = BackupRun.objects.filter(pk=run_id).first()
+    if run is None or run.status != BackupRun.Status.QUEUED:
+        return "skipped"
+    slot = _slot(run)
+    if slot is None:
+        return BackupRun.Status.QUEUED  # the server has its share of runs going
+    try:
+        run = claim(run_id)
+        if run is None:
+            return "skipped"
+        return _execute(run)
+    finally:
+        cache.delete(slot)
+
+
+def _execute(run: BackupRun) -> str:
+    item = item_of(run.kind, run.item_id)
+    if item is None:
+        return _finish(run, BackupRun.Status.FAILED, error="The item no longer exists.")
+    try:
+        repo = open_repository(item.customer)
+        parent = _parent(repo, run)
+        source = {
+            "kind": run.kind,
+            "id": str(run.item_id),
+            "name": item.name,
+            "host": item.server.name,
+        }
+
+        def progress(counters):
+            BackupRun.objects.filter(pk=run.pk).update(
+                progress_bytes=counters.get("bytes_read", 0),
+                expected_bytes=counters.get("bytes_total", 0),
+            )
+
+        with repo.backup(source, parent, progress=progress) as session:
+            _back_up(session, repo, item, parent)
+    except ssh.TransientSshError as exc:
+        BackupRun.objects.filter(pk=run.pk).update(status=BackupRun.Status.QUEUED, error=str(exc))
+        return BackupRun.Status.QUEUED
+    except Exception as exc:  # noqa: BLE001 -- any failure is the run's, recorded for staff
+        return _finish(run, BackupRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+    snapshot = session.snapshot
+    counters = session.counters()
+    with transaction.atomic():
+        Snapshot.objects.get_or_create(
+            snapshot_id=snapshot.id,
+            defaults={
+                "customer": item.customer,
+                "kind": run.kind,
+                "item_id": run.item_id,
+                "item_name": item.name,
+                "server_name": item.server.name,
+                "taken_at": snapshot.time,
+                "files": counters.get("files", 0),
+                "size": counters.get("bytes_total", 0),
+                "stored": counters.get("bytes_stored", 0),
+                "complete": snapshot.complete,
+            },
+        )
+        status = BackupRun.Status.DONE if snapshot.complete else BackupRun.Status.PARTIAL
+        return _finish(
+            run,
+            status,
+            snapshot_id=snapshot.id,
+            warnings=session.warnings,
+            **{k: counters.get(k, 0) for k in ("files", "bytes_read", "bytes_new", "bytes_stored")},
+        )
+
+
+def _finish(run: BackupRun, status: str, **fields) -> str:
+    BackupRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), **fields)
+    return status
+
+
+def give_up(run_id: int) -> None:
+    BackupRun.objects.filter(pk=run_id, status=BackupRun.Status.QUEUED).update(
+        status=BackupRun.Status.FAILED, finished_at=timezone.now()
+    )
+
+
+def report_problems(now: datetime | None = None) -> int:
+    """E-mail staff about failed runs, and about runs of earlier nights that never finished
+    (a missed window), once each. Returns how many runs were reported."""
+    now = now or timezone.now()
+    tonight = night_of(now)
+    BackupRun.objects.filter(
+        night__lt=tonight, status__in=[BackupRun.Status.QUEUED, BackupRun.Status.RUNNING]
+    ).update(
+        status=BackupRun.Status.FAILED, error="The run missed its backup window.", finished_at=now
+    )
+    problems = list(
+        BackupRun.objects.filter(status=BackupRun.Status.FAILED, reported_at__isnull=True).order_by(
+            "night", "pk"
+        )
+    )
+    if not problems:
+        return 0
+    recipients = list(
+        User.objects.filter(staff_role=User.StaffRole.ADMIN, is_active=True).values_list(
+            "email", flat=True
+        )
+    )
+    lines = [
+        f"{run.night} {run.server.name} {run.kind} {run.item_name}: {run.error}" for run in problems
+    ]
+    if recipients:
+        send_mail(f"Havn: {len(problems)} backup runs failed", "\n".join(lines), None, recipients)
+    BackupRun.objects.filter(pk__in=[run.pk for run in problems]).update(reported_at=now)
+    return len(problems)

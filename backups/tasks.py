@@ -1,0 +1,28 @@
+from celery import shared_task
+
+from backups.models import BackupRun
+from backups.services import runs
+
+
+@shared_task(bind=True, max_retries=30)
+def run_backup(self, run_id: int) -> str:
+    """Idempotent: the run is claimed once; a retried or duplicate task finds it taken."""
+    status = runs.execute(run_id)
+    if status == BackupRun.Status.QUEUED:  # unreachable server or no free slot: later
+        if self.request.retries >= self.max_retries:
+            runs.give_up(run_id)
+            return BackupRun.Status.FAILED
+        raise self.retry(countdown=60)
+    return status
+
+
+@shared_task
+def plan_backups() -> int:
+    """Every few minutes: queue the items whose backup window is open and not yet done."""
+    return len(runs.plan_night())
+
+
+@shared_task
+def report_backups() -> int:
+    """Hourly: tell staff about failed runs and missed windows."""
+    return runs.report_problems()

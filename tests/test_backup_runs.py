@@ -1,0 +1,137 @@
+"""Nightly runs end to end: hosting on the sshd sandbox → backups into S3 (the moto server)."""
+
+import os
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from accounts.actor import Actor
+from backups.models import BackupRun, RepositoryKey, Snapshot
+from backups.services import runs
+from backups.services.repositories import open_repository
+from hosting.services import mail as mail_services
+from hosting.services import webhotels
+from infra import objectstore
+from tests.conftest import drain
+from tests.factories import CustomerFactory, MembershipFactory, PlanFactory
+
+pytestmark = pytest.mark.django_db
+NIGHT = date(2026, 11, 20)
+
+
+@pytest.fixture
+def s3_store(s3_server, s3_bucket, settings):
+    settings.HAVN_OBJECTSTORE_URL = f"s3://{s3_bucket}"
+    settings.HAVN_S3_ENDPOINT_URL = s3_server.endpoint_url
+    settings.HAVN_S3_REGION = s3_server.region
+    settings.HAVN_S3_ACCESS_KEY = s3_server.access_key
+    settings.HAVN_S3_SECRET_KEY = s3_server.secret_key
+    settings.HAVN_S3_PATH_STYLE = True
+    objectstore.default_store.cache_clear()
+    yield objectstore.default_store()
+    objectstore.default_store.cache_clear()
+
+
+@pytest.fixture
+def hosted(sandbox_server, customer_a, owner_a):
+    """A webhotel with files, a database and a mailbox on the sandbox server."""
+    actor, plan = Actor(owner_a), PlanFactory(max_databases=2, max_mailboxes=2)
+    webhotel = webhotels.create_webhotel(actor, customer_a, primary_domain="alfa.dk", plan=plan)
+    webhotels.create_database(actor, webhotel, engine="mariadb", suffix="shop")
+    domain = mail_services.create_mail_domain(actor, webhotel, name="alfa.dk")
+    mail_services.create_mailbox(actor, domain, local_part="info", quota_mb=100)
+    assert {op.status for op in drain()} == {"done"}
+    home = Path(sandbox_server.root) / "webhotels" / webhotel.system_user / "public_html"
+    for n in range(100):
+        (home / f"page{n}.html").write_text(f"<h1>Side {n}</h1>\n" * 200)
+    (home / "photo.jpg").write_bytes(os.urandom(3 * 1024 * 1024))
+    maildir = Path(sandbox_server.root) / "mail" / "alfa.dk" / "info" / "Maildir"
+    (maildir / "cur" / "1700000000.M1.havn:2,S").write_text("Subject: Hej\n\nHej med dig\n")
+    return webhotel, home
+
+
+def run_all(night=NIGHT) -> list[BackupRun]:
+    for run in runs.plan_night(night):
+        assert runs.execute(run.pk) in ("done", "partial"), BackupRun.objects.get(pk=run.pk).error
+    return list(BackupRun.objects.filter(night=night).order_by("kind"))
+
+
+def test_a_night_backs_up_every_item_and_the_store_reads_back(s3_store, hosted, customer_a):
+    webhotel, home = hosted
+    done = run_all()
+    assert sorted(run.kind for run in done) == ["database", "mailbox", "webhotel"]
+    assert {run.status for run in done} == {"done"}
+    web = next(run for run in done if run.kind == "webhotel")
+    # 100 pages, the photo, the default index.html and the agent's webhotel.json
+    assert web.files == 103 and web.bytes_read >= 3 * 1024 * 1024
+    assert Snapshot.objects.filter(customer=customer_a).count() == 3
+    repo = open_repository(customer_a)
+    snapshot = repo.load_snapshot(web.snapshot_id)
+    restored = b"".join(repo.read_file(snapshot, "public_html/photo.jpg"))
+    assert restored == (home / "photo.jpg").read_bytes()
+    keys = [info.key for info in s3_store.list("")]
+    assert any(key.startswith(f"customers/{customer_a.uuid}/packs/") for key in keys)
+    assert any(key.startswith("keys/") for key in keys)
+    assert RepositoryKey.objects.get(customer=customer_a).wrapped.startswith("k1:")
+
+
+def test_a_one_percent_night_reads_only_what_changed(s3_store, hosted):
+    _webhotel, home = hosted
+    run_all()
+    (home / "page7.html").write_text("<h1>Ny side</h1>\n")
+    second = run_all(NIGHT + timedelta(days=1))
+    web = next(run for run in second if run.kind == "webhotel")
+    assert web.status == "done"
+    assert web.bytes_read < 1024  # only page7.html was read; the 3 MiB photo was not
+    assert web.bytes_new < 64 * 1024
+
+
+def test_a_run_happens_once_per_item_and_night(s3_store, hosted):
+    run_all()
+    assert runs.plan_night(NIGHT) == []  # all done: nothing is queued again
+    run = BackupRun.objects.first()
+    assert runs.execute(run.pk) == "skipped"
+    assert BackupRun.objects.filter(night=NIGHT).count() == 3
+
+
+def test_planning_follows_the_policy_window(s3_store, hosted):
+    night_time = timezone.make_aware(timezone.datetime(2026, 11, 21, 2, 30))
+    day_time = timezone.make_aware(timezone.datetime(2026, 11, 21, 14, 0))
+    assert runs.plan_night(now=day_time) == []
+    planned = runs.plan_night(now=night_time)
+    assert len(planned) == 3 and {run.night for run in planned} == {date(2026, 11, 20)}
+
+
+def test_an_unreachable_server_is_retried_and_a_missed_window_is_reported(
+    s3_store, hosted, sshd, staff_admin
+):
+    from infra import ssh
+
+    [web] = [run for run in runs.plan_night(NIGHT) if run.kind == "webhotel"]
+    sshd.stop()
+    ssh.pool.close_all()
+    try:
+        assert runs.execute(web.pk) == "queued"
+    finally:
+        sshd.start()
+    assert not Snapshot.objects.exists()
+    later = timezone.make_aware(timezone.datetime(2026, 11, 23, 9, 0))
+    assert runs.report_problems(now=later) == 3
+    assert "missed" in BackupRun.objects.get(pk=web.pk).error
+    assert staff_admin.email in mail.outbox[0].to
+    assert runs.report_problems(now=later) == 0  # reported once
+
+
+def test_customers_have_separate_repositories(s3_store, hosted, customer_a):
+    other = CustomerFactory()
+    MembershipFactory(customer=other)
+    run_all()
+    repo_a, repo_b = open_repository(customer_a), open_repository(other)
+    assert repo_a.snapshots() and not repo_b.snapshots()
+    assert (
+        RepositoryKey.objects.get(customer=customer_a).wrapped
+        != RepositoryKey.objects.get(customer=other).wrapped
+    )
