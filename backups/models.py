@@ -104,6 +104,7 @@ class BackupRun(models.Model):
     item_id = models.PositiveBigIntegerField()
     item_name = models.CharField(_("item"), max_length=300)
     night = models.DateField(_("night"))
+    on_demand = models.BooleanField(_("on demand"), default=False)
     status = models.CharField(
         _("status"), max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
@@ -131,7 +132,8 @@ class BackupRun(models.Model):
         ordering = ["-night", "-pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["kind", "item_id", "night"], name="one_run_per_item_and_night"
+                fields=["kind", "item_id", "night", "on_demand"],
+                name="one_run_per_item_and_night",
             ),
         ]
 

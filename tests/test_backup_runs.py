@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.core import mail
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from accounts.actor import Actor
@@ -135,3 +136,13 @@ def test_customers_have_separate_repositories(s3_store, hosted, customer_a):
         RepositoryKey.objects.get(customer=customer_a).wrapped
         != RepositoryKey.objects.get(customer=other).wrapped
     )
+
+
+def test_an_on_demand_backup_is_one_run_a_day(s3_store, hosted, owner_a, customer_b):
+    webhotel, _home = hosted
+    run = runs.request_backup(Actor(owner_a), "webhotel", webhotel.pk)
+    assert run.on_demand and runs.request_backup(Actor(owner_a), "webhotel", webhotel.pk) == run
+    assert runs.execute(run.pk) == "done"
+    outsider = MembershipFactory(customer=customer_b).user
+    with pytest.raises(PermissionDenied):
+        runs.request_backup(Actor(outsider), "webhotel", webhotel.pk)

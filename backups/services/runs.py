@@ -12,12 +12,16 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.models import Customer, User
+from accounts.permissions import require
 from backups import sources
 from backups.models import BackupPolicy, BackupRun, ItemKind, Snapshot
 from backups.services.repositories import open_repository
@@ -139,6 +143,7 @@ def plan_night(
             kind=item.kind,
             item_id=item.row.pk,
             night=night,
+            on_demand=False,
             defaults={"customer": item.customer, "server": item.server, "item_name": item.name},
         )
         if run.status == BackupRun.Status.QUEUED:
@@ -309,3 +314,27 @@ def report_problems(now: datetime | None = None) -> int:
         send_mail(f"Havn: {len(problems)} backup runs failed", "\n".join(lines), None, recipients)
     BackupRun.objects.filter(pk__in=[run.pk for run in problems]).update(reported_at=now)
     return len(problems)
+
+
+def request_backup(actor, kind: str, item_id: int) -> BackupRun:
+    """An on-demand backup of one item, now (one a day per item; asking again returns it)."""
+    from backups.tasks import run_backup
+
+    item = item_of(kind, item_id)
+    if item is None:
+        raise ValidationError({"item": _("There is no such item.")})
+    require(actor, "hosting.manage", item.customer)
+    with transaction.atomic():
+        run, created = BackupRun.objects.get_or_create(
+            kind=kind,
+            item_id=item_id,
+            night=timezone.localdate(),
+            on_demand=True,
+            defaults={"customer": item.customer, "server": item.server, "item_name": item.name},
+        )
+        if created:
+            audit.record(
+                actor, "backup.requested", customer=item.customer, target=f"{kind} {item.name}"
+            )
+            transaction.on_commit(lambda: run_backup.delay(run.pk))
+    return run
