@@ -18,7 +18,9 @@ def run_backup(self, run_id: int) -> str:
 
 @shared_task
 def plan_backups() -> int:
-    """Every few minutes: queue the items whose backup window is open and not yet done."""
+    """Every few minutes: resume runs whose worker died, and queue the items whose backup window
+    is open and that are not yet done."""
+    runs.resume_stale()
     return len(runs.plan_night())
 
 

@@ -335,8 +335,10 @@ def _platform_keys(pairs: list[str]) -> dict[str, bytes]:
 
 if PRODUCTION:
     HAVN_PLATFORM_KEYS = _platform_keys(env_list("HAVN_PLATFORM_KEYS", []))
-elif HAVN_ENV == "test":
-    HAVN_PLATFORM_KEYS = {"k1": secrets.token_bytes(32)}
+elif HAVN_ENV == "test":  # random per run, unless a test hands its keys to a child process
+    HAVN_PLATFORM_KEYS = _platform_keys(env_list("HAVN_PLATFORM_KEYS", [])) or {
+        "k1": secrets.token_bytes(32)
+    }
 else:
     HAVN_PLATFORM_KEYS = _platform_keys(
         env_list("HAVN_PLATFORM_KEYS", [])

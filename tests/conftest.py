@@ -21,6 +21,7 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.browser",
     "tests.fixtures.worker",
+    "tests.fixtures.backups",
 ]
 
 

@@ -1,8 +1,6 @@
 """Nightly runs end to end: hosting on the sshd sandbox → backups into S3 (the moto server)."""
 
-import os
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -13,45 +11,10 @@ from accounts.actor import Actor
 from backups.models import BackupRun, RepositoryKey, Snapshot
 from backups.services import runs
 from backups.services.repositories import open_repository
-from hosting.services import mail as mail_services
-from hosting.services import webhotels
-from infra import objectstore
-from tests.conftest import drain
-from tests.factories import CustomerFactory, MembershipFactory, PlanFactory
+from tests.factories import CustomerFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 NIGHT = date(2026, 11, 20)
-
-
-@pytest.fixture
-def s3_store(s3_server, s3_bucket, settings):
-    settings.HAVN_OBJECTSTORE_URL = f"s3://{s3_bucket}"
-    settings.HAVN_S3_ENDPOINT_URL = s3_server.endpoint_url
-    settings.HAVN_S3_REGION = s3_server.region
-    settings.HAVN_S3_ACCESS_KEY = s3_server.access_key
-    settings.HAVN_S3_SECRET_KEY = s3_server.secret_key
-    settings.HAVN_S3_PATH_STYLE = True
-    objectstore.default_store.cache_clear()
-    yield objectstore.default_store()
-    objectstore.default_store.cache_clear()
-
-
-@pytest.fixture
-def hosted(sandbox_server, customer_a, owner_a):
-    """A webhotel with files, a database and a mailbox on the sandbox server."""
-    actor, plan = Actor(owner_a), PlanFactory(max_databases=2, max_mailboxes=2)
-    webhotel = webhotels.create_webhotel(actor, customer_a, primary_domain="alfa.dk", plan=plan)
-    webhotels.create_database(actor, webhotel, engine="mariadb", suffix="shop")
-    domain = mail_services.create_mail_domain(actor, webhotel, name="alfa.dk")
-    mail_services.create_mailbox(actor, domain, local_part="info", quota_mb=100)
-    assert {op.status for op in drain()} == {"done"}
-    home = Path(sandbox_server.root) / "webhotels" / webhotel.system_user / "public_html"
-    for n in range(100):
-        (home / f"page{n}.html").write_text(f"<h1>Side {n}</h1>\n" * 200)
-    (home / "photo.jpg").write_bytes(os.urandom(3 * 1024 * 1024))
-    maildir = Path(sandbox_server.root) / "mail" / "alfa.dk" / "info" / "Maildir"
-    (maildir / "cur" / "1700000000.M1.havn:2,S").write_text("Subject: Hej\n\nHej med dig\n")
-    return webhotel, home
 
 
 def run_all(night=NIGHT) -> list[BackupRun]:

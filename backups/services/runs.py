@@ -279,6 +279,30 @@ def _finish(run: BackupRun, status: str, **fields) -> str:
     return status
 
 
+STALE_AFTER = timedelta(hours=2)
+
+
+def resume_stale(now: datetime | None = None) -> int:
+    """Put runs whose worker died (still "running" long after they started) back in the queue,
+    freeing their slot; a snapshot is only ever written whole, so they start again cleanly."""
+    from backups.tasks import run_backup
+
+    now = now or timezone.now()
+    stale = list(
+        BackupRun.objects.filter(status=BackupRun.Status.RUNNING, started_at__lt=now - STALE_AFTER)
+    )
+    for run in stale:
+        for number in range(settings.HAVN_BACKUP_PER_SERVER):
+            key = f"backup-slot:{run.server_id}:{number}"
+            if cache.get(key) == run.pk:
+                cache.delete(key)
+        BackupRun.objects.filter(pk=run.pk, status=BackupRun.Status.RUNNING).update(
+            status=BackupRun.Status.QUEUED, error="The worker running it stopped; resumed."
+        )
+        transaction.on_commit(lambda pk=run.pk: run_backup.delay(pk))
+    return len(stale)
+
+
 def give_up(run_id: int) -> None:
     BackupRun.objects.filter(pk=run_id, status=BackupRun.Status.QUEUED).update(
         status=BackupRun.Status.FAILED, finished_at=timezone.now()
