@@ -351,7 +351,9 @@ def test_check_sampling_is_deterministic(store):
     repo = make_repo(store, pack_size=MiB)
     backup(repo, {f"f{i}": rand(600_000, i) for i in range(10)})
     a, b = check(repo, 30, seed=1), check(repo, 30, seed=1)
-    assert a.ok and a.packs_checked == b.packs_checked == 2 and a.bytes_read == b.bytes_read
+    assert a.ok and a.packs_total >= 3
+    assert a.packs_checked == b.packs_checked == -(-a.packs_total * 30 // 100)  # ceil
+    assert a.bytes_read == b.bytes_read
 
 
 # -- forget and prune --
