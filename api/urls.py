@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from rest_framework.routers import SimpleRouter
 
-from api.views import accounts, hosting
+from api.views import accounts, backups, hosting
 
 router = SimpleRouter(trailing_slash=False)
 router.register("customers", accounts.CustomerViewSet, basename="customer")
@@ -22,6 +22,8 @@ router.register(
 )
 router.register("plans", hosting.PlanViewSet, basename="plan")
 router.register("servers", hosting.ServerViewSet, basename="server")
+router.register("snapshots", backups.SnapshotViewSet, basename="snapshot")
+router.register("backup-runs", backups.BackupRunViewSet, basename="backuprun")
 
 app_name = "api"
 

@@ -6,6 +6,7 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("hosting.urls")),
+    path("", include("backups.urls")),
     path("", include("accounts.urls")),
 ]
 

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Customer, Membership, Role
 from accounts.services import create_api_key
+from backups.models import BackupRun, Snapshot
+from backups.services.runs import night_of
 from hosting.models import (
     Certificate,
     Database,
@@ -73,6 +75,9 @@ class World:
             Customer.objects.filter(pk=self.b.pk),
             Membership.objects.filter(customer=self.b),
             ApiKey.objects.filter(customer=self.b),
+            # Every run and snapshot of B, so that a backup started for B shows as a new row.
+            BackupRun.objects.filter(customer=self.b).order_by("pk"),
+            Snapshot.objects.filter(customer=self.b).order_by("pk"),
             *(type(row).objects.filter(pk=row.pk) for row in self.b_hosting.values()),
         ]
         return tuple(tuple(queryset.values_list()) for queryset in rows)
@@ -118,6 +123,31 @@ def _hosting_of(customer) -> dict[str, object]:
     verification = IdentityVerification.objects.create(
         customer=customer, method="eid", status="approved", reference="FOREIGN-REF"
     )
+    now = timezone.now()
+    backup_run = BackupRun.objects.create(
+        customer=customer,
+        server=webhotel.server,
+        kind="webhotel",
+        item_id=webhotel.pk,
+        item_name="foreign-webhotel.dk",
+        night=night_of(now),
+        status="failed",
+        error="SshError: cannot read /var/www/whforeign (foreign-webhotel.dk)",
+        started_at=now,
+        finished_at=now,
+    )
+    snapshot = Snapshot.objects.create(
+        customer=customer,
+        snapshot_id="f0" * 32,
+        kind="webhotel",
+        item_id=webhotel.pk,
+        item_name="foreign-webhotel.dk",
+        server_name=webhotel.server.name,
+        taken_at=now,
+        files=12,
+        size=4_000_000,
+        stored=1_000_000,
+    )
     return {
         "webhotel": webhotel,
         "database": database,
@@ -130,6 +160,8 @@ def _hosting_of(customer) -> dict[str, object]:
         "record": record,
         "certificate": certificate,
         "verification": verification,
+        "backuprun": backup_run,
+        "snapshot": snapshot,
     }
 
 
@@ -188,6 +220,14 @@ _MAILBOX = _hosting_kwargs("mailbox", "mailbox_id")
 _ALIAS = _hosting_kwargs("alias", "alias_id")
 _DOMAIN = _hosting_kwargs("domain", "domain_id")
 _RECORD = _hosting_kwargs("record", "record_id")
+
+
+def _backup_item_kwargs(world, customer):
+    return {
+        "customer_id": customer.pk,
+        "kind": "webhotel",
+        "item_id": world.b_hosting["webhotel"].pk,
+    }
 
 
 def _verification_kwargs(world, customer):
@@ -337,6 +377,12 @@ PANEL: dict[str, PanelEntry] = {
     ),
     "hosting:plans": PanelEntry(STAFF, methods=("get", "post"), post_data=_PLAN_DATA),
     "hosting:plan": PanelEntry(STAFF, _plan_kwargs, ("get", "post"), _PLAN_DATA),
+    # Backups: B's items by kind and id, under B's customer and under A's own.
+    "backups:overview": PanelEntry(CUSTOMER, _customer_kwargs),
+    "backups:item": PanelEntry(CUSTOMER, _backup_item_kwargs),
+    "backups:back_up_now": PanelEntry(CUSTOMER, _backup_item_kwargs, ("post",)),
+    "backups:tonight": PanelEntry(STAFF),
+    "backups:server_history": PanelEntry(STAFF, _server_kwargs),
 }
 
 
@@ -468,4 +514,10 @@ API: dict[str, ApiEntry] = {
     "/api/v1/servers/{id}/confirm-host-key": ApiEntry(
         lambda w: {"id": w.b_hosting["webhotel"].server_id}, lambda w: {"fingerprint": "x"}
     ),
+    "/api/v1/snapshots": ApiEntry(),
+    "/api/v1/snapshots/{id}": ApiEntry(_b("snapshot")),
+    "/api/v1/backup-runs": ApiEntry(
+        body=lambda w: {"kind": "webhotel", "item_id": w.b_hosting["webhotel"].pk}
+    ),
+    "/api/v1/backup-runs/{id}": ApiEntry(_b("backuprun")),
 }

@@ -109,3 +109,11 @@ def test_an_on_demand_backup_is_one_run_a_day(s3_store, hosted, owner_a, custome
     outsider = MembershipFactory(customer=customer_b).user
     with pytest.raises(PermissionDenied):
         runs.request_backup(Actor(outsider), "webhotel", webhotel.pk)
+
+
+def test_a_failed_on_demand_backup_can_be_asked_for_again(s3_store, hosted, owner_a):
+    webhotel, _home = hosted
+    run = runs.request_backup(Actor(owner_a), "webhotel", webhotel.pk)
+    BackupRun.objects.filter(pk=run.pk).update(status="failed", error="simulated")
+    again = runs.request_backup(Actor(owner_a), "webhotel", webhotel.pk)
+    assert again.pk == run.pk and again.status == "queued" and not again.error

@@ -6,9 +6,12 @@ database and, so that the store alone can be read back after losing the database
 ``keys/<repository>.key`` — a prefix that is never object-locked.
 """
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from accounts import audit
 from accounts.models import Customer
+from accounts.permissions import require
 from backups.engine.crypto import RepoKeys
 from backups.engine.errors import RepositoryNotFound
 from backups.engine.repository import Repository
@@ -57,8 +60,10 @@ def open_repository(customer: Customer | None, store=None) -> Repository:
         return repo.init()
 
 
-def rewrap_keys() -> int:
+def rewrap_keys(actor) -> int:
     """Re-wrap every repository key with the current platform key (after a rotation)."""
+    if actor.is_authenticated:  # the management command acts as the system
+        require(actor, "users.manage")
     changed = 0
     store = objectstore.default_store()
     for row in RepositoryKey.objects.filter(destroyed_at__isnull=True).select_related("customer"):
@@ -67,4 +72,7 @@ def rewrap_keys() -> int:
             RepositoryKey.objects.filter(pk=row.pk).update(wrapped=wrapped)
             store.put(f"keys/{prefix_for(row.customer).replace('/', '-')}.key", wrapped.encode())
             changed += 1
+    audit.record(
+        actor, "backup.keys_rewrapped", target=settings.HAVN_PLATFORM_KEY_ID, repositories=changed
+    )
     return changed

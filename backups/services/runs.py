@@ -126,7 +126,12 @@ def night_of(moment: datetime) -> date:
 
 
 def plan_night(
-    night: date | None = None, server: Server | None = None, now: datetime | None = None
+    night: date | None = None,
+    server: Server | None = None,
+    now: datetime | None = None,
+    *,
+    customer: Customer | None = None,
+    enqueue: bool = True,
 ) -> list[BackupRun]:
     """Create the runs of items whose backup window is open (or, with ``night`` given, of every
     item: an on-demand night), idempotently, and queue those not yet done."""
@@ -137,6 +142,8 @@ def plan_night(
     night = night or night_of(now)
     queued = []
     for item in live_items(server):
+        if customer is not None and item.customer != customer:
+            continue
         if not on_demand and not in_window(policy_for(item), timezone.localtime(now)):
             continue
         run, _created = BackupRun.objects.get_or_create(
@@ -148,7 +155,7 @@ def plan_night(
         )
         if run.status == BackupRun.Status.QUEUED:
             queued.append(run)
-    for run in queued:
+    for run in queued if enqueue else ():  # without: the caller carries the runs out itself
         transaction.on_commit(lambda pk=run.pk: run_backup.delay(pk))
     return queued
 
@@ -341,24 +348,31 @@ def report_problems(now: datetime | None = None) -> int:
 
 
 def request_backup(actor, kind: str, item_id: int) -> BackupRun:
-    """An on-demand backup of one item, now (one a day per item; asking again returns it)."""
+    """An on-demand backup of one item, now: one run a day per item; asking again returns it,
+    and asking again after it failed tries it again."""
     from backups.tasks import run_backup
 
     item = item_of(kind, item_id)
     if item is None:
         raise ValidationError({"item": _("There is no such item.")})
     require(actor, "hosting.manage", item.customer)
+    if item.row.status not in LIVE:
+        raise ValidationError({"item": _("Only an item that is set up can be backed up.")})
     with transaction.atomic():
         run, created = BackupRun.objects.get_or_create(
             kind=kind,
             item_id=item_id,
-            night=timezone.localdate(),
+            night=night_of(timezone.now()),
             on_demand=True,
             defaults={"customer": item.customer, "server": item.server, "item_name": item.name},
         )
-        if created:
+        retried = not created and BackupRun.objects.filter(
+            pk=run.pk, status=BackupRun.Status.FAILED
+        ).update(status=BackupRun.Status.QUEUED, error="", finished_at=None)
+        if created or retried:
             audit.record(
                 actor, "backup.requested", customer=item.customer, target=f"{kind} {item.name}"
             )
             transaction.on_commit(lambda: run_backup.delay(run.pk))
+            run.refresh_from_db()
     return run
