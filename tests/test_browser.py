@@ -158,6 +158,11 @@ def test_staff_must_enrol_2fa(panel):
 
 
 # Every page a customer owner can GET, with a text it must show ({id} is the customer's).
+def danish(message: str) -> str:
+    with translation.override("da"):
+        return translation.gettext(message)
+
+
 OWNER_PAGES = {
     "/": "Velkommen",
     "/profile/": "Opsæt to-faktor-godkendelse",
@@ -166,13 +171,22 @@ OWNER_PAGES = {
     "/customers/{id}/": "Sø & Fjord ApS",
     "/customers/{id}/members/": "tekniker@example.dk",
     "/customers/{id}/api-keys/": "deploy-nøgle",
-    "/customers/{id}/audit/": "apikey.created",
+    "/customers/{id}/webhotels/": "Sø & Fjord ApS",
+    "/customers/{id}/domains/": "Sø & Fjord ApS",
+    "/customers/{id}/identity/": "Sø & Fjord ApS",
+    "/customers/{id}/operations/": "Sø & Fjord ApS",
+    "/customers/{id}/backups/": "Sø & Fjord ApS",
+    "/customers/{id}/audit/": "apikey.created",  # last: the language switch is tried here
 }
 # The staff pages, and a customer's pages as staff see them.
 STAFF_PAGES = {
     "/staff/customers/": "Sø & Fjord ApS",
     "/staff/customers/new/": "Ny kunde",
     "/staff/audit/": "login.succeeded",
+    "/staff/servers/": danish("Servers"),
+    "/staff/plans/": danish("Plans"),
+    "/staff/backups/": danish("Tonight's backups"),
+    "/staff/identity-checks/": danish("Identity checks"),
     "/customers/{id}/": "Sø & Fjord ApS",
     "/customers/{id}/members/": "tekniker@example.dk",
     "/customers/{id}/api-keys/": "deploy-nøgle",
@@ -216,11 +230,6 @@ def test_every_panel_page_renders_without_errors(panel):
     expect(page).to_have_url(panel.url("/staff/customers/"))
     visit_all(panel, STAFF_PAGES, customer)
     expect(page.locator("html")).to_have_attribute("lang", "da")
-
-
-def danish(message: str) -> str:
-    with translation.override("da"):
-        return translation.gettext(message)
 
 
 def test_customer_creates_a_webhotel_and_a_mailbox(panel, tmp_path):
