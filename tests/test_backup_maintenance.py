@@ -19,24 +19,10 @@ from backups.models import BackupPolicy, BackupRun, Snapshot
 from backups.services import maintenance, runs
 from backups.services.repositories import open_repository
 from hosting.services import webhotels
-from infra import objectstore
 from tests.conftest import drain
 from tests.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def s3_store(s3_server, s3_bucket, settings):
-    settings.HAVN_OBJECTSTORE_URL = f"s3://{s3_bucket}"
-    settings.HAVN_S3_ENDPOINT_URL = s3_server.endpoint_url
-    settings.HAVN_S3_REGION = s3_server.region
-    settings.HAVN_S3_ACCESS_KEY = s3_server.access_key
-    settings.HAVN_S3_SECRET_KEY = s3_server.secret_key
-    settings.HAVN_S3_PATH_STYLE = True
-    objectstore.default_store.cache_clear()
-    yield objectstore.default_store()
-    objectstore.default_store.cache_clear()
 
 
 @pytest.fixture
