@@ -74,16 +74,57 @@ def embedded(tmp_path):
             time.sleep(0.5)
     else:
         pytest.fail("the zero-setup run did not serve the panel:\n" + Path(log.name).read_text())
-    yield base, Path(log.name), tmp_path / "var"
+    yield base, Path(log.name), environment
     os.killpg(process.pid, 15)
     process.wait(timeout=30)
 
 
 def test_make_run_serves_the_panel_with_working_demo_logins(embedded):
-    base, log, _var = embedded
+    base, log, _environment = embedded
     output = log.read_text()
     owner = re.search(r"owner\s+(\S+@\S+)\s+(\S+)", output)
     assert owner, output
     browser = Browser(base)
     page = browser.post("/login/", {"email": owner.group(1), "password": owner.group(2)})
     assert "Bageriet ApS" in page and 'lang="da"' in page
+
+
+def test_the_embedded_worker_sets_up_a_webhotel_that_the_backup_command_then_backs_up(embedded):
+    base, log, environment = embedded
+    owner = re.search(r"owner\s+(\S+@\S+)\s+(\S+)", log.read_text())
+    browser = Browser(base)
+    dashboard = browser.post("/login/", {"email": owner.group(1), "password": owner.group(2)})
+    customer_id = re.search(r'href="/customers/(\d+)/"', dashboard).group(1)
+    page = browser.get(f"/customers/{customer_id}/webhotels/")
+    plan = re.search(r'<option value="(\d+)"[^>]*>Basis', page).group(1)
+    browser.post(
+        f"/customers/{customer_id}/webhotels/",
+        {"primary_domain": "demo-bageri.dk", "plan": plan, "php_version": "8.3"},
+    )
+    sandbox = Path(environment["HAVN_VAR_DIR"]) / "sandbox" / "webhotels"
+    deadline = time.monotonic() + 60  # the embedded worker picks the operation up
+    while not any(sandbox.glob("*/public_html/index.html")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert any(sandbox.glob("*/public_html/index.html")), log.read_text()[-3000:]
+
+    def manage(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    deadline = time.monotonic() + 30  # until the worker has marked the webhotel set up
+    while (
+        "demo-bageri.dk" not in (run := manage("backup", "run", "--customer", customer_id)).stdout
+    ):
+        assert time.monotonic() < deadline, run.stdout + run.stderr
+        time.sleep(1)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "demo-bageri.dk" in run.stdout and "done" in run.stdout
+    listing = manage("backup", "ls", "--customer", customer_id)
+    assert "demo-bageri.dk" in listing.stdout
+    assert manage("backup", "check", "--read-data", "100").returncode == 0
