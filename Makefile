@@ -2,10 +2,11 @@ PY := .venv/bin/python
 # Message catalogues need settings but no services: the zero-setup dev settings will do.
 MANAGE_DEV := HAVN_ENV=dev $(PY) manage.py
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 SYSDEPS := openssh-server chromium postgresql redis-server gettext nginx php8.2-fpm postfix \
 	dovecot-core openssl mariadb-client postgresql-client
 
-.PHONY: venv sysdeps test lint deploy-check run messages
+.PHONY: venv sysdeps test lint deploy-check run messages bench
 
 venv: .venv/.installed
 
@@ -61,3 +62,19 @@ run: venv
 messages: venv
 	$(MANAGE_DEV) makemessages -l da --ignore=.venv --ignore=tests
 	$(MANAGE_DEV) compilemessages --ignore=.venv
+
+# Havn against restic on a generated 1.2 GB tree (bench/backup_bench.py): writes
+# bench/results.json and docs/benchmarks.md. Needs no database; restic and sshd come from Debian.
+bench: venv
+	@if ! command -v restic >/dev/null || ! test -x /usr/sbin/sshd; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+				restic openssh-server openssh-client; \
+		else \
+			echo "Missing system packages. Run:" >&2; \
+			echo "  sudo apt-get install -y restic openssh-server openssh-client" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	$(PY) -m bench.backup_bench $(BENCH_ARGS)

@@ -1,0 +1,1 @@
+"""``make bench``: Havn's backup pipeline against restic (bench/backup_bench.py)."""
