@@ -13,6 +13,10 @@ class LoginForm(forms.Form):
     )
 
 
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail"))
+
+
 class TokenForm(forms.Form):
     token = forms.CharField(
         label=_("Code"),

@@ -26,6 +26,7 @@ from accounts.forms import (
     LoginForm,
     MemberForm,
     NewPasswordForm,
+    PasswordResetRequestForm,
     ProfileForm,
     RoleForm,
     StaffCustomerForm,
@@ -127,12 +128,7 @@ def logout_view(request):
 
 
 def password_reset_view(request):
-    from django import forms as django_forms
-
-    class EmailForm(django_forms.Form):
-        email = django_forms.EmailField(label=_("E-mail"))
-
-    form = EmailForm(request.POST or None)
+    form = PasswordResetRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         services.request_password_reset(
             Actor.from_request(request),

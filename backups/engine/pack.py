@@ -24,7 +24,7 @@ TYPE_NAMES = {DATA: "data", TREE: "tree"}
 TYPE_CODES = {"data": DATA, "tree": TREE}
 
 CODEC_RAW, CODEC_ZSTD = 0, 1
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 1  # level 3 stored ~1 % less for ~0.9 CPU-s more per GB (docs/benchmarks.md)
 PACK_HEADER_AAD = b"havn-pack-header"
 HEADER_RECORD = struct.Struct("<B32sIII")
 TRAILER = struct.Struct("<I")

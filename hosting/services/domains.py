@@ -468,3 +468,18 @@ def renew_or_expire_domains(now=None) -> tuple[int, int]:
             )
             expired += 1
     return renewed, expired
+
+
+def open_identity_document(actor: Actor, verification: IdentityVerification):
+    """A staff administrator opens an uploaded ID document; every opening is audited."""
+    require(actor, "servers.manage")
+    if not verification.document:
+        raise FileNotFoundError("no document")
+    document = verification.document.open("rb")
+    audit.record(
+        actor,
+        "identity.document_viewed",
+        customer=verification.customer,
+        target=str(verification.pk),
+    )
+    return document

@@ -14,7 +14,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from accounts import audit
 from accounts.actor import Actor
 from accounts.models import Customer
 from accounts.permissions import has_perm, require
@@ -574,17 +573,12 @@ def identity_decide_view(request, verification_id):
 
 @login_required
 def identity_document_view(request, verification_id):
-    actor = Actor.from_request(request)
-    require(actor, "servers.manage")
+    require(Actor.from_request(request), "servers.manage")  # staff pages answer 403, not 404
     check = get_object_or_404(_documents(request), pk=verification_id)
-    if not check.document:
-        raise Http404
     try:
-        document = check.document.open("rb")
+        document = domains.open_identity_document(Actor.from_request(request), check)
     except FileNotFoundError:
         raise Http404 from None
-    # A read, but of a person's ID: each one is in the audit log.
-    audit.record(actor, "identity.document_viewed", customer=check.customer, target=str(check.pk))
     # Always a download, never shown in the panel's own origin (an upload could be HTML).
     response = FileResponse(
         document,
