@@ -3,6 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -331,7 +332,9 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOw
         if dnssec is not None:
             zone = DnsZone.objects.visible_to(request.user).filter(domain=domain).first()
             if zone is None:
-                raise ValidationError({"dnssec": "Only domains with DNS hosted here are signed."})
+                raise ValidationError(
+                    {"dnssec": _("Only domains with DNS hosted here are signed.")}
+                )
             domains.set_dnssec(self.actor, zone, dnssec)
         return Response(s.DomainSerializer(self.get_object()).data)
 
@@ -353,12 +356,12 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOw
     def transfer_code(self, request, pk=None):
         return Response({"auth_code": domains.transfer_code(self.actor, self.get_object())})
 
-    @extend_schema(responses={(200, "text/plain"): str})
+    @extend_schema(responses=inline_serializer("Whois", {"whois": serializers.CharField()}))
     @action(detail=True, methods=["get"])
     def whois(self, request, pk=None):
         return Response({"whois": domains.whois(self.get_object())})
 
-    @extend_schema(responses={(200, "text/plain"): str})
+    @extend_schema(responses=inline_serializer("ZoneFile", {"zone": serializers.CharField()}))
     @action(detail=True, methods=["get"])
     def zone(self, request, pk=None):
         """The hosted zone file, signed when DNSSEC is on."""
