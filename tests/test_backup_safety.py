@@ -32,26 +32,32 @@ def sshd_connection_of(pid: int) -> int | None:
     return None
 
 
-def cut_when_tar_runs(deadline: float = 30.0) -> threading.Thread:
-    """Kill the SSH connection that carries the tar stream, once tar has run for a moment."""
+def cut_after_first_pack(store, packs: str, deadline: float = 60.0) -> threading.Thread:
+    """Once tar streams and the first pack is stored, hold tar and kill its SSH connection."""
+
+    def tar_pid() -> int | None:
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(
+                    b"tar\0--create"
+                ):
+                    return int(entry.name)
+            except OSError:
+                continue
+        return None
 
     def watch():
         end = time.monotonic() + deadline
         while time.monotonic() < end:
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    cmdline = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if cmdline.startswith(b"tar\0--create"):
-                    time.sleep(0.3)
-                    connection = sshd_connection_of(int(entry.name))
-                    if connection:
-                        os.kill(connection, signal.SIGKILL)
-                        return
-            time.sleep(0.02)
+            tar = tar_pid()
+            if tar and any(True for _ in store.list(packs)):
+                os.kill(tar, signal.SIGSTOP)  # hold the stream mid-way, whatever the speed
+                connection = sshd_connection_of(tar)
+                if connection:
+                    os.kill(connection, signal.SIGKILL)
+                os.kill(tar, signal.SIGKILL)
+                return
+            time.sleep(0.01)
 
     thread = threading.Thread(target=watch)
     thread.start()
@@ -64,9 +70,9 @@ def test_a_cut_connection_leaves_no_snapshot_and_the_next_run_reuses_the_upload(
     customer_a,
 ):
     _webhotel, home = hosted
-    (home / "big.bin").write_bytes(os.urandom(48 * 1024 * 1024))
+    (home / "big.bin").write_bytes(os.urandom(96 * 1024 * 1024))
     [web] = [run for run in runs.plan_night(NIGHT) if run.kind == "webhotel"]
-    cutter = cut_when_tar_runs()
+    cutter = cut_after_first_pack(s3_store, f"customers/{customer_a.uuid}/packs/")
     status = runs.execute(web.pk)
     cutter.join()
     assert status in ("queued", "failed"), BackupRun.objects.get(pk=web.pk).error
@@ -86,7 +92,7 @@ def test_a_cut_connection_leaves_no_snapshot_and_the_next_run_reuses_the_upload(
         == (home / "big.bin").read_bytes()
     )
     # What the cut run had stored was indexed on abort and is not uploaded again.
-    assert web.bytes_stored <= 48 * 1024 * 1024 + 8 * 1024 * 1024 - uploaded_before
+    assert web.bytes_stored <= 96 * 1024 * 1024 + 8 * 1024 * 1024 - uploaded_before
     assert uploaded_before > 0
 
 
@@ -99,7 +105,7 @@ def test_a_killed_worker_leaves_no_snapshot_and_the_stale_run_is_resumed(
     tmp_path,
 ):
     _webhotel, home = hosted
-    (home / "big.bin").write_bytes(os.urandom(64 * 1024 * 1024))
+    (home / "big.bin").write_bytes(os.urandom(128 * 1024 * 1024))
     [web] = [run for run in runs.plan_night(NIGHT) if run.kind == "webhotel"]
     database = connection.settings_dict
     environment = {
@@ -130,7 +136,7 @@ def test_a_killed_worker_leaves_no_snapshot_and_the_stale_run_is_resumed(
     deadline = time.monotonic() + 60
     while not any(True for _ in s3_store.list(packs)) and time.monotonic() < deadline:
         assert worker.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.05)
+        time.sleep(0.01)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     web.refresh_from_db()
