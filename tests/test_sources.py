@@ -258,13 +258,15 @@ def test_dump_streams_a_command_and_a_file(transport, tree, repo):
     with repo.backup(source) as session:
         summary = sources.backup_dump(session, name=spec.name, path=spec.path, **transport)
         generated = sources.backup_dump(
-            session, name="generated.sql", command=["seq", "1", "300000"], **transport
+            session, name="generated.sql", command=["seq", "1", "1000000"], **transport
         )
     snap = session.snapshot
     assert snap.complete and session.warnings == []
     assert summary.bytes_streamed == path.stat().st_size > 2 * MiB
     assert b"".join(repo.read_file(snap, "shop.json")) == path.read_bytes()
-    expected = "".join(f"{i}\n" for i in range(1, 300_001)).encode()
+    # 6.9 MB: more than the largest chunk (4 MiB), so it is stored as several chunks whatever
+    # the repository's random chunker seed.
+    expected = "".join(f"{i}\n" for i in range(1, 1_000_001)).encode()
     assert b"".join(repo.read_file(snap, "generated.sql")) == expected
     assert generated.bytes_streamed == len(expected)
     entry = next(e for e in repo.iter_tree(snap) if e.path == "generated.sql")
