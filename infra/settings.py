@@ -353,6 +353,8 @@ if PRODUCTION and HAVN_PLATFORM_KEY_ID not in HAVN_PLATFORM_KEYS:
 
 # Backups: how many runs may read from one hosting server at once.
 HAVN_BACKUP_PER_SERVER = env_int("HAVN_BACKUP_PER_SERVER", 2)
+# … and how many may write to the object store at once, over all servers and workers.
+HAVN_BACKUP_PER_STORE = env_int("HAVN_BACKUP_PER_STORE", 8)
 
 # Drivers for what no machine here can run (docs/drivers.md); the defaults are local stand-ins.
 HAVN_REGISTRY_DRIVER = env_str("HAVN_REGISTRY_DRIVER", "hosting.registry_local.LocalRegistry")

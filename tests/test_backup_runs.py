@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
@@ -117,3 +118,16 @@ def test_a_failed_on_demand_backup_can_be_asked_for_again(s3_store, hosted, owne
     BackupRun.objects.filter(pk=run.pk).update(status="failed", error="simulated")
     again = runs.request_backup(Actor(owner_a), "webhotel", webhotel.pk)
     assert again.pk == run.pk and again.status == "queued" and not again.error
+
+
+def test_runs_wait_for_a_slot_under_the_server_and_store_caps(s3_store, hosted, settings):
+    settings.HAVN_BACKUP_PER_STORE = 1
+    [web] = [run for run in runs.plan_night(NIGHT) if run.kind == "webhotel"]
+    cache.add("backup-store-slot:0", -1, 60)  # another run writes to the store
+    try:
+        assert runs.execute(web.pk) == "queued"
+        assert cache.get(f"backup-slot:{web.server_id}:0") is None  # the server slot is given back
+    finally:
+        cache.delete("backup-store-slot:0")
+    assert runs.execute(web.pk) == "done"
+    assert cache.get("backup-store-slot:0") is None

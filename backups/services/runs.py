@@ -160,13 +160,25 @@ def plan_night(
     return queued
 
 
-def _slot(run: BackupRun):
-    """A slot under the cap of runs per server, or None. Slots are cache keys with a timeout."""
-    for number in range(settings.HAVN_BACKUP_PER_SERVER):
-        key = f"backup-slot:{run.server_id}:{number}"
-        if cache.add(key, run.pk, SLOT_SECONDS):
-            return key
-    return None
+def _slot_keys(run: BackupRun) -> list[list[str]]:
+    """The slots a run needs one of each: its server's and the object store's."""
+    return [
+        [f"backup-slot:{run.server_id}:{n}" for n in range(settings.HAVN_BACKUP_PER_SERVER)],
+        [f"backup-store-slot:{n}" for n in range(settings.HAVN_BACKUP_PER_STORE)],
+    ]
+
+
+def _slots(run: BackupRun) -> list[str] | None:
+    """One free slot under each cap (cache keys with a timeout, so a crashed run's slot frees
+    itself), or None when a cap is reached."""
+    taken = []
+    for keys in _slot_keys(run):
+        key = next((key for key in keys if cache.add(key, run.pk, SLOT_SECONDS)), None)
+        if key is None:
+            cache.delete_many(taken)
+            return None
+        taken.append(key)
+    return taken
 
 
 def claim(run_id: int) -> BackupRun | None:
@@ -214,16 +226,16 @@ def execute(run_id: int) -> str:
     run = BackupRun.objects.filter(pk=run_id).first()
     if run is None or run.status != BackupRun.Status.QUEUED:
         return "skipped"
-    slot = _slot(run)
-    if slot is None:
-        return BackupRun.Status.QUEUED  # the server has its share of runs going
+    slots = _slots(run)
+    if slots is None:
+        return BackupRun.Status.QUEUED  # the server or the store has its share of runs going
     try:
         run = claim(run_id)
         if run is None:
             return "skipped"
         return _execute(run)
     finally:
-        cache.delete(slot)
+        cache.delete_many(slots)
 
 
 def _execute(run: BackupRun) -> str:
@@ -299,8 +311,7 @@ def resume_stale(now: datetime | None = None) -> int:
         BackupRun.objects.filter(status=BackupRun.Status.RUNNING, started_at__lt=now - STALE_AFTER)
     )
     for run in stale:
-        for number in range(settings.HAVN_BACKUP_PER_SERVER):
-            key = f"backup-slot:{run.server_id}:{number}"
+        for key in sum(_slot_keys(run), []):
             if cache.get(key) == run.pk:
                 cache.delete(key)
         BackupRun.objects.filter(pk=run.pk, status=BackupRun.Status.RUNNING).update(
