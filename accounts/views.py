@@ -283,7 +283,9 @@ def customer_view(request, customer_id):
             data = {f: form.cleaned_data[f] for f in form.Meta.fields}
             try:
                 services.update_customer(
-                    Actor.from_request(request), Customer.objects.get(pk=customer.pk), **data
+                    Actor.from_request(request),
+                    Customer.objects.visible_to(request.user).get(pk=customer.pk),  # unedited copy
+                    **data,
                 )
             except ValidationError as exc:
                 _form_errors(form, exc)

@@ -511,6 +511,9 @@ API: dict[str, ApiEntry] = {
     "/api/v1/servers/{id}": ApiEntry(
         lambda w: {"id": w.b_hosting["webhotel"].server_id}, lambda w: {"capacity": 1}
     ),
+    "/api/v1/servers/{id}/refresh-host-key": ApiEntry(
+        lambda w: {"id": w.b_hosting["webhotel"].server_id}
+    ),
     "/api/v1/servers/{id}/confirm-host-key": ApiEntry(
         lambda w: {"id": w.b_hosting["webhotel"].server_id}, lambda w: {"fingerprint": "x"}
     ),

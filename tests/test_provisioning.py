@@ -302,3 +302,14 @@ def test_the_same_through_the_panel(logged_in, server, plan, customer_a, owner_a
         reverse("hosting:webhotel", kwargs={"customer_id": c, "webhotel_id": webhotel.pk})
     )
     assert page.status_code == 200 and b"panel.dk" in page.content
+
+
+def test_a_reinstalled_servers_key_is_fetched_again_for_confirmation(
+    logged_in, server, staff_admin
+):
+    Server.objects.filter(pk=server.pk).update(host_key="ssh-ed25519 AAAAold")
+    response = logged_in(staff_admin).post(f"/api/v1/servers/{server.pk}/refresh-host-key")
+    assert response.status_code == 200
+    server.refresh_from_db()
+    assert server.host_key.startswith("ssh-ed25519 ") and server.host_key_confirmed_at is None
+    assert response.json()["host_key_fingerprint"] == servers.fingerprint(server)

@@ -30,15 +30,12 @@ from hosting.models import (
 from hosting.services import domains, mail, servers, webhotels
 from hosting.services.operations import retry_operation
 
-OPERATION_REF = inline_serializer(
-    "OperationRef", {"id": serializers.IntegerField(), "status": serializers.CharField()}
-)
-
 
 def accepted(request, data: dict, resource_key: str, pk: int) -> Response:
     """202 with the resource and its newest operation, and the operation's URL in Location."""
     operation = (
-        Operation.objects.filter(action__startswith=f"{resource_key}.", params__id=pk)
+        Operation.objects.visible_to(request.user)
+        .filter(action__startswith=f"{resource_key}.", params__id=pk)
         .order_by("-pk")
         .first()
     )
@@ -290,6 +287,13 @@ class ServerViewSet(
         serializer.instance = servers.update_server(
             Actor.from_request(self.request), serializer.instance, **serializer.validated_data
         )
+
+    @extend_schema(request=None, responses=s.ServerSerializer)
+    @action(detail=True, methods=["post"], url_path="refresh-host-key")
+    def refresh_host_key(self, request, pk=None):
+        """Fetch the key again (e.g. after a reinstall); staff then confirm its fingerprint."""
+        server = servers.refresh_host_key(Actor.from_request(request), self.get_object())
+        return Response(s.ServerSerializer(server).data)
 
     @extend_schema(request=s.ConfirmHostKeySerializer, responses=s.ServerSerializer)
     @action(detail=True, methods=["post"], url_path="confirm-host-key")
