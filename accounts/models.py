@@ -1,6 +1,9 @@
-"""Who: users, customers and their memberships, API keys and the audit log."""
+"""Who: users, customers and their memberships, API keys, the audit log, and billing (tariffs,
+invoices and credit notes)."""
 
 import uuid
+from datetime import date
+from decimal import Decimal
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -314,3 +317,248 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events cannot be deleted.")
+
+
+# --- Billing: tariffs, invoices and credit notes (accounts/billing.py, docs/billing.md) -----------
+#
+# Money is integer øre (1 kr. = 100 øre) everywhere; VAT rates are percentages (Decimal).
+
+
+class RestoreScope(models.TextChoices):
+    """What a restore covers; each scope has its own fee in the tariff."""
+
+    FILE = "file", _("File or folder")
+    WEBHOTEL = "webhotel", _("Webhotel")
+    DATABASE = "database", _("Database")
+    MAILBOX = "mailbox", _("Mailbox")
+    SERVER = "server", _("Whole server")
+
+
+class TariffQuerySet(models.QuerySet):
+    """Tariff versions are never changed in bulk: a new version supersedes an old one."""
+
+    def update(self, **kwargs):
+        raise PermissionError("Tariff versions cannot be changed; create a new version.")
+
+    def delete(self):
+        raise PermissionError("Tariff versions cannot be deleted; create a new version.")
+
+
+class TariffVersion(models.Model):
+    """The restore prices from ``valid_from`` until the next version. Ex. VAT, in øre.
+
+    A version that has come into force may have priced a quote, so it is never edited or deleted;
+    a price change is a new version (``billing.create_tariff_version``).
+    """
+
+    valid_from = models.DateTimeField(_("valid from"), unique=True)
+    currency = models.CharField(_("currency"), max_length=3, default="DKK")
+    vat_rate = models.DecimalField(
+        _("VAT rate (%)"), max_digits=5, decimal_places=2, default=Decimal("25.00")
+    )
+    fee_file = models.PositiveBigIntegerField(_("fee for files or folders"))
+    fee_webhotel = models.PositiveBigIntegerField(_("fee for a webhotel"))
+    fee_database = models.PositiveBigIntegerField(_("fee for a database"))
+    fee_mailbox = models.PositiveBigIntegerField(_("fee for a mailbox"))
+    fee_server = models.PositiveBigIntegerField(_("fee for a whole server"))
+    price_per_gb = models.PositiveBigIntegerField(_("price per started GB"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = models.Manager.from_queryset(TariffQuerySet)()
+
+    class Meta:
+        verbose_name = _("tariff version")
+        verbose_name_plural = _("tariff versions")
+        ordering = ["-valid_from"]
+
+    def __str__(self):
+        return f"tariff from {self.valid_from:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and self._in_force():
+            raise PermissionError("A tariff version in force cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self._in_force():
+            raise PermissionError("A tariff version in force cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+    def fee_for(self, scope: str) -> int:
+        if scope not in RestoreScope.values:
+            raise ValueError(f"Unknown restore scope {scope!r}.")
+        return getattr(self, f"fee_{scope}")
+
+    def _in_force(self) -> bool:
+        return TariffVersion.objects.filter(pk=self.pk, valid_from__lte=timezone.now()).exists()
+
+
+class InvoiceCounter(models.Model):
+    """The last number used in one year's series; locked while a number is taken."""
+
+    year = models.PositiveSmallIntegerField(unique=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.year}: {self.last}"
+
+
+class ImmutableQuerySet(CustomerOwnedQuerySet):
+    """Issued invoices and their lines are bookkeeping records: no bulk update, no delete."""
+
+    def update(self, **kwargs):
+        raise PermissionError("Issued invoices cannot be changed.")
+
+    def delete(self):
+        raise PermissionError("Issued invoices cannot be deleted.")
+
+
+class InvoiceQuerySet(ImmutableQuerySet):
+    PAYMENT_FIELDS = frozenset({"status", "paid_at", "payment_reference"})
+
+    def set_payment_status(self, **fields) -> int:
+        """The one change an issued invoice allows: its payment status, as one conditional UPDATE
+        (the caller filters on the current status). Only ``accounts.billing`` calls this."""
+        if not fields or set(fields) - self.PAYMENT_FIELDS:
+            raise PermissionError("Only the payment status of an invoice can change.")
+        return super(ImmutableQuerySet, self).update(**fields)
+
+
+class Invoice(models.Model):
+    """An invoice or a credit note, numbered gap-free in one series per calendar year.
+
+    Amounts are øre; a credit note's amounts are negative. The buyer and seller are snapshots
+    taken at issue, so a later change of address does not change an issued document.
+    """
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", _("Invoice")
+        CREDIT_NOTE = "credit_note", _("Credit note")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        PAID = "paid", _("Paid")
+        CREDITED = "credited", _("Credited")
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    kind = models.CharField(_("kind"), max_length=11, choices=Kind.choices, default=Kind.INVOICE)
+    number = models.CharField(_("number"), max_length=20, unique=True)
+    year = models.PositiveSmallIntegerField()
+    sequence = models.PositiveIntegerField()
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.OPEN, db_index=True
+    )
+    issued_at = models.DateTimeField(_("issued"))
+    due_at = models.DateTimeField(_("due"))
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.DANISH)
+    buyer_name = models.CharField(_("buyer"), max_length=200)
+    buyer_address = models.TextField(_("buyer's address"))
+    buyer_cvr = models.CharField(_("buyer's CVR number"), max_length=8, blank=True)
+    seller = models.JSONField(_("seller"), default=dict)
+    currency = models.CharField(_("currency"), max_length=3, default="DKK")
+    vat_rate = models.DecimalField(_("VAT rate (%)"), max_digits=5, decimal_places=2)
+    net = models.BigIntegerField(_("net"))
+    vat = models.BigIntegerField(_("VAT"))
+    gross = models.BigIntegerField(_("total"))
+    reference = models.CharField(_("reference"), max_length=200)
+    reason = models.TextField(_("reason"), blank=True)
+    credits = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="credit_notes",
+        verbose_name=_("credits"),
+    )
+    tariff = models.ForeignKey(
+        TariffVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    payment_reference = models.CharField(_("payment reference"), max_length=200, blank=True)
+
+    customer_path = "customer"
+    objects = models.Manager.from_queryset(InvoiceQuerySet)()
+
+    class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
+        ordering = ["-issued_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["year", "sequence"], name="invoice_number_once"),
+            models.UniqueConstraint(fields=["credits"], name="one_credit_note_per_invoice"),
+            models.CheckConstraint(
+                condition=models.Q(kind="invoice", credits__isnull=True)
+                | models.Q(kind="credit_note", credits__isnull=False),
+                name="credit_note_credits_an_invoice",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(gross=models.F("net") + models.F("vat")),
+                name="invoice_gross_is_net_plus_vat",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.number}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Issued invoices cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Issued invoices cannot be deleted.")
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == self.Kind.CREDIT_NOTE
+
+    @property
+    def is_overdue(self) -> bool:
+        return (
+            self.kind == self.Kind.INVOICE
+            and self.status == self.Status.OPEN
+            and self.due_at < timezone.now()
+        )
+
+    @property
+    def retain_until(self):
+        """The last day the bookkeeping law requires the invoice kept: five years after the end
+        of the financial year (the calendar year) it was issued in (bogføringsloven § 12)."""
+        return date(self.year + 5, 12, 31)
+
+
+class InvoiceLine(models.Model):
+    """One line of an invoice: ``quantity`` × ``unit_price`` = ``net`` (øre, ex. VAT)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    description = models.CharField(_("description"), max_length=300)
+    quantity = models.IntegerField(_("quantity"))
+    unit_price = models.BigIntegerField(_("unit price"))
+    net = models.BigIntegerField(_("net"))
+
+    customer_path = "invoice__customer"
+    objects = models.Manager.from_queryset(ImmutableQuerySet)()
+
+    class Meta:
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
+        ordering = ["invoice_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position"),
+            models.CheckConstraint(
+                condition=models.Q(net=models.F("quantity") * models.F("unit_price")),
+                name="invoice_line_net",
+            ),
+        ]
+
+    def __str__(self):
+        return self.description
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Issued invoices cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Issued invoices cannot be deleted.")

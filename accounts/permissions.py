@@ -26,6 +26,13 @@ PERMISSIONS: dict[str, tuple[frozenset, frozenset]] = {
     "domains.manage": (frozenset({Role.OWNER, Role.ADMIN}), STAFF_ADMIN),
     "servers.view": (frozenset(), STAFF),
     "servers.manage": (frozenset(), STAFF_ADMIN),
+    "billing.view": (frozenset({Role.OWNER, Role.ADMIN, Role.BILLING}), STAFF),
+    "billing.pay": (frozenset({Role.OWNER, Role.ADMIN, Role.BILLING}), frozenset()),
+    "billing.manage": (frozenset(), STAFF_ADMIN),
+    "restores.view": (ALL_ROLES, STAFF),
+    "restores.order": (frozenset({Role.OWNER, Role.ADMIN}), STAFF),
+    "restores.waive": (frozenset(), STAFF),
+    "recovery.run": (frozenset(), STAFF),
 }
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import views, views_billing
 
 app_name = "accounts"
 
@@ -33,6 +33,34 @@ urlpatterns = [
         name="apikey_revoke",
     ),
     path("customers/<int:customer_id>/audit/", views.audit_view, name="audit"),
+    path("customers/<int:customer_id>/invoices/", views_billing.invoices_view, name="invoices"),
+    path(
+        "customers/<int:customer_id>/invoices/<int:invoice_id>/",
+        views_billing.invoice_view,
+        name="invoice",
+    ),
+    path(
+        "customers/<int:customer_id>/invoices/<int:invoice_id>/pdf/",
+        views_billing.invoice_pdf_view,
+        name="invoice_pdf",
+    ),
+    path(
+        "customers/<int:customer_id>/invoices/<int:invoice_id>/pay/",
+        views_billing.invoice_pay_view,
+        name="invoice_pay",
+    ),
+    path(
+        "customers/<int:customer_id>/invoices/<int:invoice_id>/credit/",
+        views_billing.invoice_credit_view,
+        name="invoice_credit",
+    ),
+    path(
+        "customers/<int:customer_id>/invoices/<int:invoice_id>/mark-paid/",
+        views_billing.invoice_mark_paid_view,
+        name="invoice_mark_paid",
+    ),
+    path("payments/local/<str:token>/", views_billing.payment_local_view, name="payment_local"),
+    path("payments/callback/", views_billing.payment_callback_view, name="payment_callback"),
     path("staff/customers/", views.staff_customers_view, name="staff_customers"),
     path("staff/customers/new/", views.staff_customer_create_view, name="staff_customer_create"),
     path("staff/audit/", views.staff_audit_view, name="staff_audit"),

@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from rest_framework.routers import SimpleRouter
 
-from api.views import accounts, backups, hosting
+from api.views import accounts, backups, billing, hosting, restores
 
 router = SimpleRouter(trailing_slash=False)
 router.register("customers", accounts.CustomerViewSet, basename="customer")
@@ -24,6 +24,8 @@ router.register("plans", hosting.PlanViewSet, basename="plan")
 router.register("servers", hosting.ServerViewSet, basename="server")
 router.register("snapshots", backups.SnapshotViewSet, basename="snapshot")
 router.register("backup-runs", backups.BackupRunViewSet, basename="backuprun")
+router.register("invoices", billing.InvoiceViewSet, basename="invoice")
+router.register("restore-orders", restores.RestoreOrderViewSet, basename="restoreorder")
 
 app_name = "api"
 

@@ -28,3 +28,19 @@ def plan_backups() -> int:
 def report_backups() -> int:
     """Hourly: tell staff about failed runs and missed windows."""
     return runs.report_problems()
+
+
+@shared_task
+def run_restore_item(item_id: int) -> str:
+    """Exactly once per item: the claim row turns a second delivery into a no-op."""
+    from backups.services import restores
+
+    return restores.execute_item(item_id)
+
+
+@shared_task
+def expire_restore_archives() -> int:
+    """Daily: delete restore archives whose time is up."""
+    from backups.services import restores
+
+    return restores.expire_archives()

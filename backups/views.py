@@ -262,6 +262,7 @@ def overview_view(request, customer_id):
             "chart": _storage_chart(request, customer, runs.night_of(timezone.now())),
             "per_item": SNAPSHOTS_PER_ITEM,
             "can_manage": has_perm(request.user, "hosting.manage", customer),
+            "can_restore": has_perm(request.user, "restores.order", customer),
         },
     )
 
@@ -297,6 +298,7 @@ def item_view(request, customer_id, kind, item_id):
             "page": page,
             "runs": recent_runs,
             "can_manage": has_perm(request.user, "hosting.manage", customer),
+            "can_restore": kind in KINDS and has_perm(request.user, "restores.order", customer),
         },
     )
 

@@ -355,11 +355,32 @@ if PRODUCTION and HAVN_PLATFORM_KEY_ID not in HAVN_PLATFORM_KEYS:
 HAVN_BACKUP_PER_SERVER = env_int("HAVN_BACKUP_PER_SERVER", 2)
 # … and how many may write to the object store at once, over all servers and workers.
 HAVN_BACKUP_PER_STORE = env_int("HAVN_BACKUP_PER_STORE", 8)
+# Object-lock retention (days) of backup packs, index files and snapshots on S3; 0 = off. The
+# bucket must have Object Lock enabled (docs/objectstore.md); prune keeps what is still locked.
+HAVN_BACKUP_RETENTION_LOCK_DAYS = env_int("HAVN_BACKUP_RETENTION_LOCK_DAYS", 0)
+if HAVN_BACKUP_RETENTION_LOCK_DAYS < 0:
+    raise ImproperlyConfigured("HAVN_BACKUP_RETENTION_LOCK_DAYS must be 0 (off) or more.")
+# Restores (docs/restore.md): how long a download link and its archive last, and where archives
+# are built before they go to the object store.
+HAVN_RESTORE_LINK_HOURS = env_int("HAVN_RESTORE_LINK_HOURS", 24)
+HAVN_RESTORE_ARCHIVE_DAYS = env_int("HAVN_RESTORE_ARCHIVE_DAYS", 7)
+HAVN_RESTORE_SPOOL_DIR = env_str("HAVN_RESTORE_SPOOL_DIR", "") or None
 
 # Drivers for what no machine here can run (docs/drivers.md); the defaults are local stand-ins.
 HAVN_REGISTRY_DRIVER = env_str("HAVN_REGISTRY_DRIVER", "hosting.registry_local.LocalRegistry")
 HAVN_IDENTITY_DRIVER = env_str("HAVN_IDENTITY_DRIVER", "infra.identity.LocalIdentityDriver")
 HAVN_ACME_DRIVER = env_str("HAVN_ACME_DRIVER", "infra.acme.LocalCaDriver")
+HAVN_PAYMENT_DRIVER = env_str("HAVN_PAYMENT_DRIVER", "infra.payments.LocalPaymentDriver")
+# Billing (docs/billing.md): the seller printed on every invoice (Havn's own company; address
+# lines separated by "|"), and the days an invoice gives to pay.
+HAVN_SELLER = {
+    "name": env_str("HAVN_SELLER_NAME", "Havn ApS"),
+    "address": env_str("HAVN_SELLER_ADDRESS", "Havnegade 1|1058 København K|Danmark").split("|"),
+    "cvr": env_str("HAVN_SELLER_CVR", "12345674"),
+    "email": env_str("HAVN_SELLER_EMAIL", "faktura@havn.example"),
+    "bank": env_str("HAVN_SELLER_BANK", "Reg.nr. 1234 kontonr. 0001234567"),
+}
+HAVN_INVOICE_DUE_DAYS = env_int("HAVN_INVOICE_DUE_DAYS", 14)
 # Hosted DNS: the name servers a hosted zone delegates to, and the SOA contact.
 HAVN_NAME_SERVERS = env_list("HAVN_NAME_SERVERS", ["ns1.havn.example", "ns2.havn.example"])
 HAVN_HOSTMASTER = env_str("HAVN_HOSTMASTER", "hostmaster.havn.example")
@@ -383,6 +404,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "renew-or-expire-domains": {
         "task": "hosting.tasks.renew_or_expire_domains",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
+    "expire-restore-archives": {
+        "task": "backups.tasks.expire_restore_archives",
         "schedule": 24 * 3600.0,
         "options": {"expires": 3600},
     },

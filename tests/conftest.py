@@ -1,10 +1,11 @@
+import importlib
 import uuid
 
 import pytest
 from django.test import Client
 from django.utils import timezone, translation
 
-from accounts.models import Role
+from accounts.models import Role, TariffVersion
 from hosting import provisioning
 from hosting.models import Operation, Server
 from tests.factories import (
@@ -15,6 +16,8 @@ from tests.factories import (
     add_totp,
     totp_code,
 )
+
+FIRST_TARIFF = importlib.import_module("accounts.migrations.0003_first_tariff").FIRST_TARIFF
 
 pytest_plugins = [
     "tests.fixtures.sshd",
@@ -87,7 +90,16 @@ def _english_outside_requests():
 
 
 @pytest.fixture
-def sandbox_server(sshd, settings):
+def tariff(db):
+    """The first restore tariff, as the data migration made it (a transactional test's flush may
+    have removed the migrated row; then it is made again)."""
+    return TariffVersion.objects.filter(valid_from=FIRST_TARIFF["valid_from"]).first() or (
+        TariffVersion.objects.create(**FIRST_TARIFF)
+    )
+
+
+@pytest.fixture
+def sandbox_server(db, sshd, settings):
     """A hosting server on the sshd fixture with the sandbox profile under its own folder."""
     settings.HAVN_SSH_KEY_FILE = str(sshd.client_key_path)
     root = sshd.root / f"server-{uuid.uuid4().hex[:8]}"

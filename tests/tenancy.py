@@ -4,13 +4,14 @@ customer's objects. Adding a URL or an endpoint without an entry here fails the 
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from accounts.models import ApiKey, Customer, Membership, Role
+from accounts.models import ApiKey, Customer, Invoice, InvoiceLine, Membership, Role
 from accounts.services import create_api_key
-from backups.models import BackupRun, Snapshot
+from backups.models import BackupRun, RestoreItem, RestoreOrder, ServerRecovery, Snapshot
 from backups.services.runs import night_of
 from hosting.models import (
     Certificate,
@@ -37,6 +38,8 @@ FOREIGN_MARKERS = (
     "foreign-zone.dk",
     "FOREIGN-TXT",
     "FOREIGN-REF",
+    "FOREIGN-INVOICE",
+    "FOREIGN-PATH",
 )
 
 
@@ -78,6 +81,8 @@ class World:
             # Every run and snapshot of B, so that a backup started for B shows as a new row.
             BackupRun.objects.filter(customer=self.b).order_by("pk"),
             Snapshot.objects.filter(customer=self.b).order_by("pk"),
+            RestoreOrder.objects.filter(customer=self.b).order_by("pk"),
+            RestoreItem.objects.filter(order__customer=self.b).order_by("pk"),
             *(type(row).objects.filter(pk=row.pk) for row in self.b_hosting.values()),
         ]
         return tuple(tuple(queryset.values_list()) for queryset in rows)
@@ -148,7 +153,47 @@ def _hosting_of(customer) -> dict[str, object]:
         size=4_000_000,
         stored=1_000_000,
     )
+    invoice = Invoice.objects.create(
+        customer=customer,
+        number="2026-900001",
+        year=2026,
+        sequence=900001,
+        issued_at=now,
+        due_at=now,
+        buyer_name=customer.name,
+        buyer_address="FOREIGN-INVOICE street 1",
+        vat_rate=25,
+        net=10000,
+        vat=2500,
+        gross=12500,
+        reference="FOREIGN-INVOICE restore",
+    )
+    InvoiceLine.objects.create(
+        invoice=invoice, position=1, description="FOREIGN-INVOICE", quantity=1, unit_price=1, net=1
+    )
+    recovery = ServerRecovery.objects.create(server=webhotel.server, point_in_time=now)
+    order = RestoreOrder.objects.create(
+        customer=customer,
+        scope="webhotel",
+        destination="download",
+        expires_at=now + timedelta(days=3),
+        gross=12500,
+        archive_key=f"downloads/{customer.uuid}/foreign.tar.zst",
+        archive_format="tar.zst",
+        archive_expires_at=now + timedelta(days=3),
+    )
+    RestoreItem.objects.create(
+        order=order,
+        kind="webhotel",
+        item_id=webhotel.pk,
+        item_name="foreign-webhotel.dk",
+        snapshot_id=snapshot.snapshot_id,
+        taken_at=now,
+        paths=["FOREIGN-PATH"],
+    )
     return {
+        "recovery": recovery,
+        "restoreorder": order,
         "webhotel": webhotel,
         "database": database,
         "maildomain": mail_domain,
@@ -162,6 +207,7 @@ def _hosting_of(customer) -> dict[str, object]:
         "verification": verification,
         "backuprun": backup_run,
         "snapshot": snapshot,
+        "invoice": invoice,
     }
 
 
@@ -230,6 +276,14 @@ def _backup_item_kwargs(world, customer):
     }
 
 
+_INVOICE = _hosting_kwargs("invoice", "invoice_id")
+_ORDER = _hosting_kwargs("restoreorder", "order_id")
+
+
+def _snapshot_kwargs(world, customer):
+    return {**_backup_item_kwargs(world, customer), "snapshot_id": "f0" * 32}
+
+
 def _verification_kwargs(world, customer):
     return {"verification_id": world.b_hosting["verification"].pk}
 
@@ -281,6 +335,16 @@ PANEL: dict[str, PanelEntry] = {
     ),
     "accounts:apikey_revoke": PanelEntry(CUSTOMER, _key_kwargs, ("post",)),
     "accounts:audit": PanelEntry(CUSTOMER, _customer_kwargs),
+    "accounts:invoices": PanelEntry(CUSTOMER, _customer_kwargs),
+    "accounts:invoice": PanelEntry(CUSTOMER, _INVOICE),
+    "accounts:invoice_pdf": PanelEntry(CUSTOMER, _INVOICE),
+    "accounts:invoice_pay": PanelEntry(CUSTOMER, _INVOICE, ("post",)),
+    "accounts:invoice_credit": PanelEntry(CUSTOMER, _INVOICE, ("post",), {"reason": "stolen"}),
+    "accounts:invoice_mark_paid": PanelEntry(CUSTOMER, _INVOICE, ("post",)),
+    "accounts:payment_local": PanelEntry(
+        PUBLIC, lambda world, customer: {"token": "forged"}, ("get", "post"), {"approve": "1"}
+    ),
+    "accounts:payment_callback": PanelEntry(PUBLIC, methods=("post",), post_data={"token": "x"}),
     "accounts:staff_customers": PanelEntry(STAFF),
     "accounts:staff_customer_create": PanelEntry(STAFF, methods=("get", "post")),
     "accounts:staff_audit": PanelEntry(STAFF),
@@ -383,6 +447,27 @@ PANEL: dict[str, PanelEntry] = {
     "backups:back_up_now": PanelEntry(CUSTOMER, _backup_item_kwargs, ("post",)),
     "backups:tonight": PanelEntry(STAFF),
     "backups:server_history": PanelEntry(STAFF, _server_kwargs),
+    # Restores: B's snapshot and order under B's customer and under A's own.
+    "backups:restore": PanelEntry(
+        CUSTOMER,
+        _snapshot_kwargs,
+        ("get", "post"),
+        {"destination": "download", "archive_format": "zip"},
+    ),
+    "backups:orders": PanelEntry(CUSTOMER, _customer_kwargs),
+    "backups:order": PanelEntry(CUSTOMER, _ORDER),
+    "backups:accept": PanelEntry(CUSTOMER, _ORDER, ("post",)),
+    "backups:pay": PanelEntry(CUSTOMER, _ORDER, ("post",)),
+    "backups:cancel": PanelEntry(CUSTOMER, _ORDER, ("post",)),
+    "backups:waive": PanelEntry(CUSTOMER, _ORDER, ("post",), {"reason": "stolen by tenancy"}),
+    "backups:link": PanelEntry(CUSTOMER, _ORDER, ("post",)),
+    "backups:download": PanelEntry(
+        PUBLIC, kwargs=lambda world, customer: {"token": "forged-token"}
+    ),
+    "backups:recoveries": PanelEntry(STAFF),
+    "backups:recovery": PanelEntry(
+        STAFF, lambda world, customer: {"recovery_id": world.b_hosting["recovery"].pk}
+    ),
 }
 
 
@@ -523,4 +608,23 @@ API: dict[str, ApiEntry] = {
         body=lambda w: {"kind": "webhotel", "item_id": w.b_hosting["webhotel"].pk}
     ),
     "/api/v1/backup-runs/{id}": ApiEntry(_b("backuprun")),
+    "/api/v1/restore-orders": ApiEntry(
+        body=lambda w: {
+            "customer": w.b.pk,
+            "kind": "webhotel",
+            "item_id": w.b_hosting["webhotel"].pk,
+            "destination": "download",
+        }
+    ),
+    "/api/v1/restore-orders/{id}": ApiEntry(_b("restoreorder")),
+    "/api/v1/restore-orders/{id}/accept": ApiEntry(_b("restoreorder")),
+    "/api/v1/restore-orders/{id}/pay": ApiEntry(_b("restoreorder")),
+    "/api/v1/restore-orders/{id}/cancel": ApiEntry(_b("restoreorder")),
+    "/api/v1/restore-orders/{id}/waive": ApiEntry(
+        _b("restoreorder"), lambda w: {"reason": "stolen by tenancy"}
+    ),
+    "/api/v1/restore-orders/{id}/download-link": ApiEntry(_b("restoreorder")),
+    "/api/v1/invoices": ApiEntry(),
+    "/api/v1/invoices/{id}": ApiEntry(_b("invoice")),
+    "/api/v1/invoices/{id}/pdf": ApiEntry(_b("invoice")),
 }

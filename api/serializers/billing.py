@@ -1,0 +1,69 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import Invoice, InvoiceLine
+
+
+# Own schema components: "kind" and "status" are names other resources use for other values.
+@extend_schema_field(
+    {"type": "string", "enum": list(Invoice.Kind.values)}, component_name="InvoiceKind"
+)
+class InvoiceKindField(serializers.CharField):
+    pass
+
+
+@extend_schema_field(
+    {"type": "string", "enum": list(Invoice.Status.values)}, component_name="InvoiceStatus"
+)
+class InvoiceStatusField(serializers.CharField):
+    pass
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InvoiceLine
+        fields = ["position", "description", "quantity", "unit_price", "net"]
+        read_only_fields = fields
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    """An invoice or credit note. Amounts are integer øre (1 kr. = 100 øre); a credit note's
+    are negative."""
+
+    kind = InvoiceKindField(read_only=True)
+    status = InvoiceStatusField(read_only=True)
+    credits = serializers.SlugRelatedField(
+        slug_field="number",
+        read_only=True,
+        help_text="The number of the invoice a credit note credits; null for an invoice.",
+    )
+    vat_rate = serializers.DecimalField(max_digits=5, decimal_places=2, read_only=True)
+    retain_until = serializers.DateField(read_only=True)
+    lines = InvoiceLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "customer",
+            "number",
+            "kind",
+            "status",
+            "issued_at",
+            "due_at",
+            "paid_at",
+            "buyer_name",
+            "buyer_address",
+            "buyer_cvr",
+            "currency",
+            "vat_rate",
+            "net",
+            "vat",
+            "gross",
+            "reference",
+            "reason",
+            "credits",
+            "retain_until",
+            "lines",
+        ]
+        read_only_fields = fields
