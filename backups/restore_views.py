@@ -163,14 +163,15 @@ def accept_view(request, customer_id, order_id):
 @login_required
 @require_POST
 def pay_view(request, customer_id, order_id):
-    return _order_action(
-        request,
-        customer_id,
-        order_id,
-        "restores.order",
-        restores.pay,
-        _("Thank you: the invoice is paid and the restore starts."),
-    )
+    """Off to the payment provider's page; its confirmation starts the restore."""
+    customer = _customer(request, customer_id, "restores.view")
+    order = _order(request, customer, order_id)
+    try:
+        payment = restores.pay(Actor.from_request(request), order)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("backups:order", customer_id=customer.pk, order_id=order.pk)
+    return redirect(payment.url)
 
 
 @login_required

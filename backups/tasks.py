@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from backups.models import BackupRun
-from backups.services import runs
+from backups.services import restores, runs
 
 
 @shared_task(bind=True, max_retries=30)
@@ -33,14 +33,10 @@ def report_backups() -> int:
 @shared_task
 def run_restore_item(item_id: int) -> str:
     """Exactly once per item: the claim row turns a second delivery into a no-op."""
-    from backups.services import restores
-
     return restores.execute_item(item_id)
 
 
 @shared_task
-def expire_restore_archives() -> int:
-    """Daily: delete restore archives whose time is up."""
-    from backups.services import restores
-
-    return restores.expire_archives()
+def sweep_restores() -> int:
+    """Hourly: fail restore items whose worker died, and delete archives whose time is up."""
+    return restores.fail_stale() + restores.expire_archives()

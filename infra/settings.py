@@ -365,6 +365,12 @@ if HAVN_BACKUP_RETENTION_LOCK_DAYS < 0:
 HAVN_RESTORE_LINK_HOURS = env_int("HAVN_RESTORE_LINK_HOURS", 24)
 HAVN_RESTORE_ARCHIVE_DAYS = env_int("HAVN_RESTORE_ARCHIVE_DAYS", 7)
 HAVN_RESTORE_SPOOL_DIR = env_str("HAVN_RESTORE_SPOOL_DIR", "") or None
+# Privacy (docs/privacy.md): the grace period between an account's closure and its purge, how
+# long an export's download link lasts, and overrides of the retention rules in
+# accounts/privacy/retention.py ({"rule key": {"period_days": n}}).
+HAVN_CLOSURE_GRACE_DAYS = env_int("HAVN_CLOSURE_GRACE_DAYS", 56)
+HAVN_EXPORT_LINK_DAYS = env_int("HAVN_EXPORT_LINK_DAYS", 7)
+HAVN_RETENTION_RULES: dict = {}
 
 # Drivers for what no machine here can run (docs/drivers.md); the defaults are local stand-ins.
 HAVN_REGISTRY_DRIVER = env_str("HAVN_REGISTRY_DRIVER", "hosting.registry_local.LocalRegistry")
@@ -407,13 +413,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 3600.0,
         "options": {"expires": 3600},
     },
-    "expire-restore-archives": {
-        "task": "backups.tasks.expire_restore_archives",
-        "schedule": 24 * 3600.0,
+    "sweep-restores": {
+        "task": "backups.tasks.sweep_restores",
+        "schedule": 3600.0,
         "options": {"expires": 3600},
     },
     "renew-certificates": {
         "task": "hosting.tasks.renew_certificates",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
+    "purge-closed-accounts": {
+        "task": "accounts.tasks.purge_closed_accounts",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
+    "apply-retention-rules": {
+        "task": "accounts.tasks.apply_retention_rules",
         "schedule": 24 * 3600.0,
         "options": {"expires": 3600},
     },

@@ -5,18 +5,22 @@ error or uncaught exception on a page fails the test (the autouse ``page_errors`
 """
 
 import base64
+import shutil
 
 import pytest
 from django.utils import translation
 from django_otp.oath import TOTP
 from playwright.sync_api import Page, expect
 
+from accounts import billing
 from accounts.actor import Actor
 from accounts.models import AuditEvent, Role
 from accounts.services import create_api_key
+from backups.models import RestoreOrder
 from hosting import provisioning
 from hosting.credentials import verify_dovecot_hash
 from hosting.models import MailDomain, Operation, Webhotel
+from hosting.services import webhotels
 from tests.factories import (
     PASSWORD,
     CustomerFactory,
@@ -27,6 +31,7 @@ from tests.factories import (
     add_totp,
     totp_code,
 )
+from tests.test_restores import back_up_all, run_restores
 
 pytestmark = pytest.mark.browser
 
@@ -274,3 +279,46 @@ def test_customer_creates_a_webhotel_and_a_mailbox(panel, tmp_path):
     assert (sandbox / "mail" / "bageriet.dk" / "info" / "Maildir").is_dir()
     passwd = (sandbox / "mail" / "passwd").read_text()
     assert verify_dovecot_hash(passwd.split("info@bageriet.dk:")[1].split(":")[0], password)
+
+
+def test_customer_restores_a_deleted_folder_and_pays_for_it(panel, tmp_path, s3_store, tariff):
+    """Last night's backup, a deleted folder, and the customer's way back through the panel:
+    choose the folder, see the price with VAT, accept, pay, and get the exact bytes back."""
+    owner = MembershipFactory(role=Role.OWNER).user
+    customer = owner.memberships.get().customer
+    ServerFactory(root=str(tmp_path / "sandbox"))
+    webhotel = webhotels.create_webhotel(
+        Actor(owner), customer, primary_domain="bageriet.dk", plan=PlanFactory()
+    )
+    for operation in Operation.objects.filter(status="pending").order_by("pk"):
+        provisioning.execute(operation.pk)
+    home = tmp_path / "sandbox" / "webhotels" / webhotel.system_user / "public_html"
+    (home / "opskrifter").mkdir()
+    for n in range(5):
+        (home / "opskrifter" / f"brød{n}.html").write_bytes(f"<p>Rugbrød {n}</p>\n".encode() * 99)
+    before = {p.name: p.read_bytes() for p in (home / "opskrifter").iterdir()}
+    back_up_all()
+    shutil.rmtree(home / "opskrifter")
+
+    page = panel.page
+    panel.log_in(owner)
+    panel.open(f"/customers/{customer.pk}/backups/webhotel/{webhotel.pk}/")
+    page.locator("a[href*='/restore/']").first.click()
+    page.get_by_role("link", name="public_html/").click()
+    page.check("input[value='public_html/opskrifter']")
+    page.select_option("select[name=destination]", "in_place")
+    page.locator("main form button[type=submit]").click()
+
+    order = RestoreOrder.objects.get(customer=customer)
+    expect(page.locator("table.price")).to_contain_text(billing.format_kroner(order.gross))
+    expect(page.locator("table.price")).to_contain_text(billing.format_kroner(order.vat))
+    page.locator("form[action$='/accept/'] button").click()
+    page.locator("form[action$='/pay/'] button").click()
+    page.locator("button[name=approve]").click()
+    order.refresh_from_db()
+    assert order.invoice.status == "paid"
+
+    assert run_restores() == ["done"]
+    panel.open(f"/customers/{customer.pk}/restores/{order.pk}/")
+    expect(page.locator("main h1")).to_contain_text(danish("Done"))
+    assert {p.name: p.read_bytes() for p in (home / "opskrifter").iterdir()} == before

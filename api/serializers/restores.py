@@ -136,3 +136,8 @@ class DownloadLinkSerializer(serializers.Serializer):
     size = serializers.IntegerField()
     sha256 = serializers.CharField()
     format = serializers.CharField()
+
+
+class PaymentSerializer(serializers.Serializer):
+    url = serializers.URLField(help_text="The payment provider's page for the invoice.")
+    provider_reference = serializers.CharField()

@@ -54,11 +54,18 @@ class RestoreOrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cust
         """Accept the quote: the invoice is issued; the restore runs when it is paid."""
         return self._answer(restores.accept(self.actor, self.get_object()))
 
-    @extend_schema(request=None, responses={200: s.RestoreOrderSerializer})
+    @extend_schema(request=None, responses={200: s.PaymentSerializer})
     @action(detail=True, methods=["post"])
     def pay(self, request, pk=None):
-        """Pay the order's invoice through the payment provider; the restore then starts."""
-        return self._answer(restores.pay(self.actor, self.get_object()))
+        """Open the payment of the order's invoice: send the payer to `url`, the provider's page.
+        The restore starts when the provider confirms the payment (poll the order)."""
+        payment = restores.pay(self.actor, self.get_object())
+        return Response(
+            {
+                "url": request.build_absolute_uri(payment.url),
+                "provider_reference": payment.provider_reference,
+            }
+        )
 
     @extend_schema(request=None, responses={200: s.RestoreOrderSerializer})
     @action(detail=True, methods=["post"])

@@ -18,6 +18,7 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -45,6 +46,7 @@ from infra import objectstore
 log = structlog.get_logger(__name__)
 
 QUOTE_VALID = timedelta(days=3)
+STALE_AFTER = timedelta(hours=12)  # no restore item runs this long; its worker died
 LINK_SALT = "havn.restore-download"
 ARCHIVE_FORMATS = restore.FORMATS
 ERASED = _lazy("This customer's backups were erased; they can no longer be restored.")
@@ -124,11 +126,12 @@ def quote(
             {"destination": _("The item no longer exists: choose a downloadable archive.")}
         )
     target = _target_webhotel(actor, customer, destination, target_webhotel)
-    if archive_format not in ARCHIVE_FORMATS:
-        raise ValidationError({"archive_format": _("Choose tar.zst or zip.")})
     size = row.size
     if paths:
         size = _selected_size(customer, row.snapshot_id, paths)
+    _check_quota(actor, kind, item_id, destination, target, size)
+    if archive_format not in ARCHIVE_FORMATS:
+        raise ValidationError({"archive_format": _("Choose tar.zst or zip.")})
     scope = RestoreScope.FILE if paths else kind
     price = billing.quote_price(scope, size)
     now = timezone.now()
@@ -170,6 +173,27 @@ def quote(
             gross=price.gross,
         )
     return order
+
+
+def _check_quota(actor, kind: str, item_id: int, destination: str, target, size: int) -> None:
+    """A restore onto a webhotel must fit its plan's disk quota (what is there now may be
+    overwritten, so this is the clear case only: more than the whole quota)."""
+    if kind != ItemKind.WEBHOTEL or destination == Destination.DOWNLOAD:
+        return
+    webhotel = target or Webhotel.objects.visible_to(actor.user).select_related("plan").get(
+        pk=item_id
+    )
+    quota = webhotel.plan.disk_quota_mb * 1024 * 1024
+    if size > quota:
+        raise ValidationError(
+            {
+                "destination": _(
+                    "The restore (%(size)s) is larger than the webhotel's disk quota "
+                    "(%(quota)s). Choose a downloadable archive, or a bigger plan first."
+                )
+                % {"size": filesizeformat(size), "quota": filesizeformat(quota)}
+            }
+        )
 
 
 def price_fields(price) -> dict:
@@ -592,6 +616,25 @@ def order_for_download(token: str) -> RestoreOrder:
     if order is None or not order.archive_key or order.archive_expires_at <= timezone.now():
         raise PermissionDenied(_("This download link is invalid or has expired."))
     return order
+
+
+def fail_stale(now=None) -> int:
+    """Items still "running" long after they started lost their worker: an item runs once (its
+    claim row stays), so it is failed, its order settled and credited; staff can order it again."""
+    now = now or timezone.now()
+    stale = list(
+        RestoreItem.objects.filter(
+            status=RestoreItem.Status.RUNNING, started_at__lt=now - STALE_AFTER
+        ).values_list("pk", "order_id")
+    )
+    for pk, order_id in stale:
+        RestoreItem.objects.filter(pk=pk, status=RestoreItem.Status.RUNNING).update(
+            status=RestoreItem.Status.FAILED,
+            finished_at=now,
+            error=_("The worker carrying out the restore stopped."),
+        )
+        _settle(order_id)
+    return len(stale)
 
 
 def expire_archives(now=None) -> int:
