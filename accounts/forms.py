@@ -63,6 +63,22 @@ class ApiKeyForm(forms.Form):
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+    scopes = forms.MultipleChoiceField(
+        label=_("Scopes"),
+        choices=ApiKey.Scope.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: the key reaches every part of the API."),
+    )
+    allowed_ips = forms.CharField(
+        label=_("Allowed IP addresses"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Addresses or networks (CIDR), one per line. Empty: any address."),
+    )
+
+    def clean_allowed_ips(self) -> list[str]:
+        return self.cleaned_data["allowed_ips"].split()
 
 
 class NewPasswordForm(forms.Form):

@@ -148,6 +148,15 @@ class Customer(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Restriction of processing (GDPR art. 18): only what delivers the contract goes on
+    # (accounts.consent.may_process).
+    processing_restricted = models.BooleanField(_("processing restricted"), default=False)
+    processing_restricted_since = models.DateTimeField(
+        _("processing restricted since"), null=True, blank=True
+    )
+    processing_restriction_reason = models.CharField(
+        _("reason for the restriction"), max_length=500, blank=True
+    )
 
     customer_path = ""
     objects = CustomerOwnedManager()
@@ -242,6 +251,18 @@ class ApiKey(models.Model):
         READ = "read", _("Read only")
         READ_WRITE = "read_write", _("Read and write")
 
+    class Scope(models.TextChoices):
+        """Resource families; api/scopes.py maps each URL prefix of the API to one."""
+
+        ACCOUNT = "account", _("Account (profile, customer, members, API keys)")
+        HOSTING = "hosting", _("Hosting (webhotels, databases, mail, operations)")
+        DOMAINS = "domains", _("Domains and DNS")
+        BACKUPS = "backups", _("Backups")
+        RESTORES = "restores", _("Restores")
+        BILLING = "billing", _("Billing")
+        PRIVACY = "privacy", _("Privacy (exports, closure, grants, consent)")
+        WEBHOOKS = "webhooks", _("Webhooks")
+
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="api_keys")
     created_by = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(_("name"), max_length=100)
@@ -253,6 +274,18 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+    # Empty: every family. Otherwise only the listed ApiKey.Scope values.
+    scopes = models.JSONField(_("scopes"), default=list, blank=True)
+    # Empty: any address. Otherwise CIDRs the client's address (REMOTE_ADDR) must be in.
+    allowed_ips = models.JSONField(_("allowed IP addresses"), default=list, blank=True)
+    rotated_from = models.OneToOneField(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="successor",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     customer_path = "customer"
@@ -562,3 +595,345 @@ class InvoiceLine(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Issued invoices cannot be deleted.")
+
+
+# --- Privacy: exports, closure, purge and retention (accounts/privacy/, docs/privacy.md) ----------
+
+
+class DataExport(models.Model):
+    """One machine-readable archive of everything Havn holds about a customer (GDPR art. 15 and
+    20), built in the background and downloadable for ``HAVN_EXPORT_LINK_DAYS`` days."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="exports")
+    requested_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.QUEUED
+    )
+    object_key = models.CharField(max_length=200, blank=True)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(_("requested"), default=timezone.now)
+    ready_at = models.DateTimeField(_("ready"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("link valid until"), null=True, blank=True)
+
+    customer_path = "customer"
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("data export")
+        verbose_name_plural = _("data exports")
+        ordering = ["-requested_at", "-pk"]
+
+    def __str__(self):
+        return f"export {self.uuid} ({self.status})"
+
+    def downloadable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.status == self.Status.READY and self.expires_at and self.expires_at > now
+
+
+class AccountClosure(models.Model):
+    """A closure of a customer account: the grace period, a possible reopening, and the purge
+    that follows. A customer may close, reopen and close again: one row each time."""
+
+    class Status(models.TextChoices):
+        GRACE = "grace", _("In the grace period")
+        REOPENED = "reopened", _("Reopened")
+        PURGING = "purging", _("Being erased")
+        PURGED = "purged", _("Erased")
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="closures")
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.GRACE
+    )
+    closed_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    closed_by_staff = models.BooleanField(default=False)
+    closed_at = models.DateTimeField(_("closed"), default=timezone.now)
+    purge_after = models.DateTimeField(_("erased after"))
+    reopened_at = models.DateTimeField(_("reopened"), null=True, blank=True)
+    # What the closure suspended, per app ({"hosting": {...}}), so a reopening resumes exactly it.
+    suspended = models.JSONField(default=dict, blank=True)
+    # Progress of the purge: {category key: ISO time its eraser finished}, and the last failure.
+    steps_done = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # Steps that ran but must finish later (objects under object lock): {key: ISO time it may}.
+    deferred = models.JSONField(default=dict, blank=True)
+    # The addresses the receipt goes to, held only while the purge runs (taken before the
+    # profile is anonymised, wiped once the receipt is sent).
+    notify = models.JSONField(default=list, blank=True)
+    purge_started_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(_("erased"), null=True, blank=True)
+
+    customer_path = "customer"
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("account closure")
+        verbose_name_plural = _("account closures")
+        ordering = ["-closed_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(status__in=["grace", "purging", "purged"]),
+                name="one_live_closure_per_customer",
+            )
+        ]
+
+    def __str__(self):
+        return f"closure of customer {self.customer_id} ({self.status})"
+
+
+class ErasureReceipt(models.Model):
+    """What the purge erased and when, and what is kept, why and until when. Holds no personal
+    data: the customer reads it through the link in the receipt e-mail (or the panel)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="receipts")
+    closure = models.OneToOneField(AccountClosure, on_delete=models.CASCADE, related_name="receipt")
+    issued_at = models.DateTimeField(_("issued"), default=timezone.now)
+    # [{"key", "label", "erased_at", "summary"}]
+    erased = models.JSONField(default=list)
+    # [{"key", "label", "why", "until"}]
+    kept = models.JSONField(default=list)
+
+    customer_path = "customer"
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("erasure receipt")
+        verbose_name_plural = _("erasure receipts")
+        ordering = ["-issued_at", "-pk"]
+
+    def __str__(self):
+        return f"erasure receipt {self.uuid}"
+
+
+class RetentionAction(models.Model):
+    """One application of a retention rule that deleted something: the staff report's history.
+    Counts only, never what was deleted."""
+
+    rule = models.CharField(_("rule"), max_length=64, db_index=True)
+    ran_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    deleted = models.PositiveIntegerField(_("deleted"), default=0)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("retention action")
+        verbose_name_plural = _("retention actions")
+        ordering = ["-ran_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.ran_at:%Y-%m-%d} {self.rule}: {self.deleted}"
+
+
+# --- Consent, grants, DPA, requests (accounts/consent.py, docs/privacy.md) -----------------------
+
+
+class SupportScope(models.TextChoices):
+    """What support may read of a customer's content under a grant."""
+
+    FILES = "files", _("Files on the webhotels")
+    MAIL = "mail", _("Mail")
+    DATABASES = "databases", _("Databases")
+    BACKUPS = "backups", _("Backups and restore archives")
+
+
+class SupportGrant(models.Model):
+    """A customer's consent that support staff may read its content in ``scopes`` until
+    ``expires_at`` or until revoked. The grant is to the support team; each read is audited with
+    the name of the staff member who read (``accounts.consent.require_content_access``)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="support_grants")
+    scopes = models.JSONField(_("scopes"), default=list)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    expires_at = models.DateTimeField(_("expires"))
+    granted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("granted"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    customer_path = "customer"
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("support-access grant")
+        verbose_name_plural = _("support-access grants")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"grant {self.pk} of customer {self.customer_id}: {', '.join(self.scopes)}"
+
+    def is_live(self, now=None) -> bool:
+        return self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+    def covers(self, scope: str, now=None) -> bool:
+        return self.is_live(now) and scope in self.scopes
+
+    def scope_labels(self) -> list[str]:
+        return [str(SupportScope(scope).label) for scope in self.scopes]
+
+
+class ConsentPurpose(models.TextChoices):
+    """Processing that needs the customer's opt-in (non-essential; see accounts.consent)."""
+
+    MARKETING = "marketing", _("News and offers by e-mail")
+
+
+class ConsentQuerySet(CustomerOwnedQuerySet):
+    """Consent records are a history: never changed in bulk (the purge may delete them)."""
+
+    def update(self, **kwargs):
+        raise PermissionError("Consent records cannot be changed; record a new one.")
+
+
+class ConsentRecord(models.Model):
+    """One giving or withdrawal of consent for a purpose, with the version of the wording shown.
+    Append-only: the customer's current choice is the latest record for the purpose."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    purpose = models.CharField(_("purpose"), max_length=32, choices=ConsentPurpose.choices)
+    given = models.BooleanField(_("given"))
+    text_version = models.CharField(_("wording version"), max_length=20)
+    recorded_at = models.DateTimeField(_("time"), default=timezone.now)
+    recorded_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    customer_path = "customer"
+    objects = models.Manager.from_queryset(ConsentQuerySet)()
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        ordering = ["-recorded_at", "-pk"]
+        indexes = [models.Index(fields=["customer", "purpose", "-recorded_at"])]
+
+    def __str__(self):
+        state = "given" if self.given else "withdrawn"
+        return f"{self.purpose} {state} by customer {self.customer_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Consent records cannot be changed; record a new one.")
+        super().save(*args, **kwargs)
+
+
+class DataSubjectRequest(models.Model):
+    """A request under the GDPR's rights, answered within 30 days (``due_at``)."""
+
+    class Kind(models.TextChoices):
+        ACCESS = "access", _("Access to my data")
+        RECTIFICATION = "rectification", _("Rectification")
+        ERASURE = "erasure", _("Erasure")
+        RESTRICTION = "restriction", _("Restriction of processing")
+        OBJECTION = "objection", _("Objection to processing")
+        PORTABILITY = "portability", _("Data portability")
+        COMPLAINT = "complaint", _("Complaint")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        DONE = "done", _("Done")
+        REJECTED = "rejected", _("Rejected")
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="data_requests")
+    requester = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    message = models.TextField(_("message"), blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    due_at = models.DateTimeField(_("answer due"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.OPEN, db_index=True
+    )
+    handled_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    handled_at = models.DateTimeField(_("handled"), null=True, blank=True)
+    note = models.TextField(_("answer"), blank=True)
+
+    customer_path = "customer"
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("data-subject request")
+        verbose_name_plural = _("data-subject requests")
+        ordering = ["due_at", "pk"]
+
+    def __str__(self):
+        return f"{self.kind} request {self.pk} of customer {self.customer_id}"
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.status == self.Status.OPEN and self.due_at < timezone.now()
+
+
+class DpaQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("A published DPA version cannot be changed; publish a new one.")
+
+
+class DpaVersion(models.Model):
+    """One published version of the data-processing agreement (Havn as processor of the personal
+    data of the customer's own users). Never changed: a change is a new version."""
+
+    version = models.CharField(_("version"), max_length=20, unique=True)
+    text = models.TextField(_("text"))
+    published_at = models.DateTimeField(_("published"), default=timezone.now)
+
+    objects = models.Manager.from_queryset(DpaQuerySet)()
+
+    class Meta:
+        verbose_name = _("data-processing agreement version")
+        verbose_name_plural = _("data-processing agreement versions")
+        ordering = ["-published_at", "-pk"]
+
+    def __str__(self):
+        return f"DPA {self.version}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("A published DPA version cannot be changed; publish a new one.")
+        super().save(*args, **kwargs)
+
+
+class DpaAcceptance(models.Model):
+    """A customer's acceptance of one DPA version: who accepted, and when."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="dpa_acceptances")
+    version = models.ForeignKey(DpaVersion, on_delete=models.PROTECT, related_name="acceptances")
+    accepted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    accepted_at = models.DateTimeField(_("accepted"), default=timezone.now)
+
+    customer_path = "customer"
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("DPA acceptance")
+        verbose_name_plural = _("DPA acceptances")
+        ordering = ["-accepted_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "version"], name="dpa_accepted_once")
+        ]
+
+    def __str__(self):
+        return f"{self.version} accepted by customer {self.customer_id}"

@@ -33,6 +33,26 @@ PERMISSIONS: dict[str, tuple[frozenset, frozenset]] = {
     "restores.order": (frozenset({Role.OWNER, Role.ADMIN}), STAFF),
     "restores.waive": (frozenset(), STAFF),
     "recovery.run": (frozenset(), STAFF),
+    # Support access by consent, consent records, restriction, the DPA and data-subject requests
+    # (accounts/consent.py). Staff never grant support access or consent for a customer.
+    "support.view": (frozenset({Role.OWNER, Role.ADMIN, Role.TECHNICAL}), STAFF),
+    "support.grant": (frozenset({Role.OWNER, Role.ADMIN}), frozenset()),
+    "support.revoke": (frozenset({Role.OWNER, Role.ADMIN}), STAFF),
+    "rights.view": (ALL_ROLES, STAFF),
+    "rights.restrict": (frozenset({Role.OWNER, Role.ADMIN}), STAFF),
+    "consent.give": (frozenset({Role.OWNER, Role.ADMIN}), frozenset()),
+    "consent.withdraw": (frozenset({Role.OWNER, Role.ADMIN}), STAFF),
+    "dpa.accept": (frozenset({Role.OWNER, Role.ADMIN}), frozenset()),
+    "dpa.publish": (frozenset(), STAFF_ADMIN),
+    "requests.file": (ALL_ROLES, frozenset()),
+    "requests.handle": (frozenset(), STAFF),
+    "marketing.send": (frozenset(), STAFF_ADMIN),
+    # Privacy (accounts/privacy/): exports, closure and its receipt; staff see the inventory,
+    # retention report and closures. Closing also needs the owner's password (or staff admin).
+    "privacy.view": (frozenset({Role.OWNER, Role.ADMIN}), STAFF),
+    "privacy.export": (frozenset({Role.OWNER, Role.ADMIN}), frozenset()),
+    "privacy.close": (frozenset({Role.OWNER}), STAFF_ADMIN),
+    "privacy.staff": (frozenset(), STAFF),
 }
 
 

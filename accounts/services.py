@@ -6,8 +6,9 @@ commands call these; none of them writes account models itself.
 """
 
 import hashlib
+import ipaddress
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -373,6 +374,45 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# How long a rotated key keeps working beside its successor.
+ROTATION_GRACE = timedelta(hours=24)
+
+
+def _clean_scopes(scopes) -> list[str]:
+    scopes = sorted(set(scopes or []))
+    unknown = [s for s in scopes if s not in ApiKey.Scope.values]
+    if unknown:
+        raise ValidationError({"scopes": _("Unknown scopes: %s.") % ", ".join(unknown)})
+    return scopes
+
+
+def _clean_networks(networks) -> list[str]:
+    """CIDRs (a bare address is one host), normalised; a clear error names a bad entry."""
+    cleaned = []
+    for entry in networks or []:
+        try:
+            cleaned.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
+        except ValueError:
+            raise ValidationError(
+                {"allowed_ips": _("%s is not an IP address or network.") % entry}
+            ) from None
+    return sorted(set(cleaned))
+
+
+def _new_key(actor: Actor, customer: Customer, **fields) -> tuple[ApiKey, str]:
+    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    key = ApiKey(
+        customer=customer,
+        created_by=actor.user,
+        prefix=prefix,
+        secret_hash=hash_secret(secret),
+        **fields,
+    )
+    key.full_clean()
+    key.save()
+    return key, f"havn_{prefix}_{secret}"
+
+
 def create_api_key(
     actor: Actor,
     customer: Customer,
@@ -380,28 +420,78 @@ def create_api_key(
     name: str,
     access: str = ApiKey.Access.READ,
     expires_at: datetime | None = None,
+    scopes: list[str] | None = None,
+    allowed_ips: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns it with its token, which is shown once and never stored."""
+    """Create a key; returns it with its token, which is shown once and never stored.
+
+    ``scopes`` (ApiKey.Scope values) narrows the key to those resource families, ``allowed_ips``
+    (CIDRs) to those client addresses; empty means no such limit.
+    """
     require(actor, "apikeys.manage", customer)
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": _("The expiry must be in the future.")})
-    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    scopes, allowed_ips = _clean_scopes(scopes), _clean_networks(allowed_ips)
     with transaction.atomic():
-        key = ApiKey(
-            customer=customer,
-            created_by=actor.user,
+        key, token = _new_key(
+            actor,
+            customer,
             name=name,
             access=access,
             expires_at=expires_at,
-            prefix=prefix,
-            secret_hash=hash_secret(secret),
+            scopes=scopes,
+            allowed_ips=allowed_ips,
         )
-        key.full_clean()
-        key.save()
         audit.record(
-            actor, "apikey.created", customer=customer, target=key.prefix, name=name, access=access
+            actor,
+            "apikey.created",
+            customer=customer,
+            target=key.prefix,
+            name=name,
+            access=access,
+            scopes=scopes,
+            allowed_ips=allowed_ips,
         )
-    return key, f"havn_{prefix}_{secret}"
+    return key, token
+
+
+def rotate_api_key(
+    actor: Actor, key: ApiKey, *, grace: timedelta = ROTATION_GRACE
+) -> tuple[ApiKey, str]:
+    """A successor with the same settings; the old key keeps working for ``grace``, then expires.
+
+    Returns the successor and its token (shown once). A key is rotated once: rotate the successor
+    next time.
+    """
+    require(actor, "apikeys.manage", key.customer)
+    now = timezone.now()
+    with transaction.atomic():
+        old = ApiKey.objects.select_for_update().get(pk=key.pk)
+        if not old.is_usable(now):
+            raise ValidationError(_("Only a usable key can be rotated."))
+        if ApiKey.objects.filter(rotated_from=old).exists():
+            raise ValidationError(_("This key has already been rotated."))
+        successor, token = _new_key(
+            actor,
+            old.customer,
+            name=old.name,
+            access=old.access,
+            expires_at=old.expires_at,
+            scopes=old.scopes,
+            allowed_ips=old.allowed_ips,
+            rotated_from=old,
+        )
+        old.expires_at = min(filter(None, [old.expires_at, now + grace]))
+        old.save(update_fields=["expires_at"])
+        audit.record(
+            actor,
+            "apikey.rotated",
+            customer=old.customer,
+            target=old.prefix,
+            successor=successor.prefix,
+            old_expires_at=old.expires_at.isoformat(),
+        )
+    return successor, token
 
 
 def revoke_api_key(actor: Actor, key: ApiKey) -> None:

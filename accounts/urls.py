@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views, views_billing
+from accounts import views, views_billing, views_consent
 
 app_name = "accounts"
 
@@ -27,6 +27,11 @@ urlpatterns = [
         name="member_update",
     ),
     path("customers/<int:customer_id>/api-keys/", views.apikeys_view, name="apikeys"),
+    path(
+        "customers/<int:customer_id>/api-keys/<int:key_id>/rotate/",
+        views.apikey_rotate_view,
+        name="apikey_rotate",
+    ),
     path(
         "customers/<int:customer_id>/api-keys/<int:key_id>/revoke/",
         views.apikey_revoke_view,
@@ -59,9 +64,46 @@ urlpatterns = [
         views_billing.invoice_mark_paid_view,
         name="invoice_mark_paid",
     ),
+    # The customer's say over their data (accounts/views_consent.py).
+    path(
+        "customers/<int:customer_id>/support-access/",
+        views_consent.support_grants_view,
+        name="support_grants",
+    ),
+    path(
+        "customers/<int:customer_id>/support-access/<int:grant_id>/revoke/",
+        views_consent.support_grant_revoke_view,
+        name="support_grant_revoke",
+    ),
+    path("customers/<int:customer_id>/rights/", views_consent.rights_view, name="rights"),
+    path(
+        "customers/<int:customer_id>/rights/restriction/",
+        views_consent.restriction_view,
+        name="restriction",
+    ),
+    path("customers/<int:customer_id>/rights/consent/", views_consent.consent_view, name="consent"),
+    path(
+        "customers/<int:customer_id>/rights/requests/",
+        views_consent.data_request_create_view,
+        name="data_request_create",
+    ),
+    path("customers/<int:customer_id>/dpa/", views_consent.dpa_view, name="dpa"),
+    path(
+        "staff/data-requests/", views_consent.staff_data_requests_view, name="staff_data_requests"
+    ),
+    path(
+        "staff/data-requests/<int:request_id>/close/",
+        views_consent.staff_data_request_close_view,
+        name="staff_data_request_close",
+    ),
     path("payments/local/<str:token>/", views_billing.payment_local_view, name="payment_local"),
     path("payments/callback/", views_billing.payment_callback_view, name="payment_callback"),
     path("staff/customers/", views.staff_customers_view, name="staff_customers"),
     path("staff/customers/new/", views.staff_customer_create_view, name="staff_customer_create"),
     path("staff/audit/", views.staff_audit_view, name="staff_audit"),
 ]
+
+# Exports, closure and erasure receipts; the staff inventory and retention report.
+from accounts.urls_privacy import urlpatterns as privacy_urls  # noqa: E402
+
+urlpatterns += privacy_urls

@@ -368,18 +368,38 @@ def apikeys_view(request, customer_id):
                 _form_errors(form, exc)
             else:
                 form = ApiKeyForm()
+    return _apikeys_page(request, customer, form, token)
+
+
+def _apikeys_page(request, customer, form, token):
+    """The keys page; ``token`` is a new key's, shown this once."""
     keys = ApiKey.objects.visible_to(request.user).filter(customer=customer)
     return render(
         request,
         "accounts/apikeys.html",
         {
             "customer": customer,
-            "keys": keys.select_related("created_by"),
+            "keys": keys.select_related("created_by", "successor"),
             "form": form,
             "token": token,
             "can_manage": has_perm(request.user, "apikeys.manage", customer),
         },
     )
+
+
+@login_required
+@require_POST
+def apikey_rotate_view(request, customer_id, key_id):
+    """A successor key with the same settings; its token is shown once, on this page."""
+    customer = _customer(request, customer_id, "apikeys.manage")
+    key = get_object_or_404(ApiKey.objects.visible_to(request.user), pk=key_id, customer=customer)
+    try:
+        _successor, token = services.rotate_api_key(Actor.from_request(request), key)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("accounts:apikeys", customer_id=customer.pk)
+    messages.success(request, _("The new key replaces the old one, which works 24 more hours."))
+    return _apikeys_page(request, customer, ApiKeyForm(), token)
 
 
 @login_required

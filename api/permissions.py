@@ -5,7 +5,8 @@ from accounts.models import ApiKey
 
 
 class IsAuthenticatedMember(permissions.BasePermission):
-    """Logged in; staff by session only after their second factor; read-only keys only read."""
+    """Logged in; staff by session only after their second factor. An API key's own limits
+    (scopes, IP allow-list, read-only) are checked in api.authentication for every view."""
 
     message = _("Authentication is required.")
 
@@ -16,12 +17,5 @@ class IsAuthenticatedMember(permissions.BasePermission):
         key = request.auth if isinstance(request.auth, ApiKey) else None
         if key is None and user.is_staff and not user.is_verified():
             self.message = _("Staff must complete two-factor login first.")
-            return False
-        if (
-            key
-            and key.access == ApiKey.Access.READ
-            and request.method not in permissions.SAFE_METHODS
-        ):
-            self.message = _("This API key is read-only.")
             return False
         return True

@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from rest_framework.routers import SimpleRouter
 
-from api.views import accounts, backups, billing, hosting, restores
+from api.views import accounts, backups, billing, consent, hosting, privacy, restores, webhooks
 
 router = SimpleRouter(trailing_slash=False)
 router.register("customers", accounts.CustomerViewSet, basename="customer")
@@ -26,11 +26,20 @@ router.register("snapshots", backups.SnapshotViewSet, basename="snapshot")
 router.register("backup-runs", backups.BackupRunViewSet, basename="backuprun")
 router.register("invoices", billing.InvoiceViewSet, basename="invoice")
 router.register("restore-orders", restores.RestoreOrderViewSet, basename="restoreorder")
+router.register("exports", privacy.DataExportViewSet, basename="dataexport")
+router.register("closures", privacy.ClosureViewSet, basename="closure")
+router.register("erasure-receipts", privacy.ErasureReceiptViewSet, basename="erasurereceipt")
+router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
+router.register("support-grants", consent.SupportGrantViewSet, basename="supportgrant")
+router.register("consents", consent.ConsentViewSet, basename="consent")
+router.register("data-requests", consent.DataRequestViewSet, basename="datarequest")
+router.register("dpa-acceptances", consent.DpaAcceptanceViewSet, basename="dpaacceptance")
 
 app_name = "api"
 
 urlpatterns = [
     path("me", accounts.MeView.as_view(), name="me"),
+    path("dpa", consent.DpaView.as_view(), name="dpa"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),

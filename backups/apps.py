@@ -6,6 +6,7 @@ class BackupsConfig(AppConfig):
 
     def ready(self):
         from accounts.billing import invoice_paid
+        from backups import privacy  # noqa: F401 -- data inventory, closure receivers
         from backups.services import restores
 
         # A paid invoice starts the restore it was issued for.

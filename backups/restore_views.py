@@ -14,6 +14,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.actor import Actor
+from accounts.consent import require_content_access
+from accounts.models import SupportScope
 from accounts.permissions import has_perm, require
 from backups.forms import RecoveryForm, RestoreForm, WaiveForm
 from backups.models import ItemKind, RestoreOrder, ServerRecovery, Snapshot
@@ -83,9 +85,18 @@ def restore_view(request, customer_id, kind, item_id, snapshot_id):
     entries, parent = [], None
     if kind != ItemKind.DATABASE:
         try:
+            # A snapshot's file list is content: staff need the customer's grant (audited).
+            require_content_access(
+                Actor.from_request(request),
+                customer,
+                SupportScope.BACKUPS,
+                what=f"snapshot {row.snapshot_id[:12]} of {row.item_name}: /{folder}",
+            )
             entries = _listing(customer, row, folder)
+        except PermissionDenied as exc:  # an unbound form takes no errors: say it as a message
+            messages.error(request, str(exc))
         except ValidationError as exc:
-            form.add_error(None, exc.messages)
+            messages.error(request, " ".join(exc.messages))
         parent = posixpath.dirname(folder) if folder else None
     return render(
         request,
@@ -208,8 +219,9 @@ def link_view(request, customer_id, order_id):
     order = _order(request, customer, order_id)
     try:
         return redirect(restores.download_link(Actor.from_request(request), order))
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    except (ValidationError, PermissionDenied) as exc:
+        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        messages.error(request, text)
         return redirect("backups:order", customer_id=customer.pk, order_id=order.pk)
 
 

@@ -81,6 +81,9 @@ MIDDLEWARE = [
     "accounts.middleware.StaffTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The API: RateLimit headers on every answer, Idempotency-Key on every write (api/).
+    "api.throttling.RateLimitHeadersMiddleware",
+    "api.idempotency.IdempotencyMiddleware",
 ]
 
 if PRODUCTION:  # runserver and the test live server serve static files themselves
@@ -256,8 +259,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "api.throttling.AnonThrottle",
+        "api.throttling.KeyThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("HAVN_API_ANON_RATE", "60/min"),
@@ -280,6 +283,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.add_common_parameters",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
@@ -289,6 +296,7 @@ SPECTACULAR_SETTINGS = {
         "ServerStatusEnum": "hosting.models.Server.Status",
         "ResourceStatusEnum": "hosting.models.ResourceStatus",
         "OperationStatusEnum": "hosting.models.Operation.Status",
+        "ApiKeyScopeEnum": "accounts.models.ApiKey.Scope",
     },
 }
 
@@ -372,6 +380,15 @@ HAVN_CLOSURE_GRACE_DAYS = env_int("HAVN_CLOSURE_GRACE_DAYS", 56)
 HAVN_EXPORT_LINK_DAYS = env_int("HAVN_EXPORT_LINK_DAYS", 7)
 HAVN_RETENTION_RULES: dict = {}
 
+# Webhooks (docs/api.md): deliveries to addresses that resolve to private, loopback or link-local
+# networks are refused unless this allows them (the suite's local receiver); attempts per
+# delivery, the first retry's delay (doubling after each failure), and how long the log is kept.
+HAVN_WEBHOOK_ALLOW_PRIVATE = env_bool("HAVN_WEBHOOK_ALLOW_PRIVATE", HAVN_ENV == "dev")
+HAVN_WEBHOOK_MAX_ATTEMPTS = env_int("HAVN_WEBHOOK_MAX_ATTEMPTS", 8)
+HAVN_WEBHOOK_RETRY_SECONDS = env_int("HAVN_WEBHOOK_RETRY_SECONDS", 30)
+HAVN_WEBHOOK_TIMEOUT_SECONDS = env_int("HAVN_WEBHOOK_TIMEOUT_SECONDS", 10)
+HAVN_WEBHOOK_LOG_DAYS = env_int("HAVN_WEBHOOK_LOG_DAYS", 30)
+
 # Drivers for what no machine here can run (docs/drivers.md); the defaults are local stand-ins.
 HAVN_REGISTRY_DRIVER = env_str("HAVN_REGISTRY_DRIVER", "hosting.registry_local.LocalRegistry")
 HAVN_IDENTITY_DRIVER = env_str("HAVN_IDENTITY_DRIVER", "infra.identity.LocalIdentityDriver")
@@ -427,6 +444,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_closed_accounts",
         "schedule": 24 * 3600.0,
         "options": {"expires": 3600},
+    },
+    "purge-idempotency-keys": {
+        "task": "api.tasks.purge_idempotency_keys",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
+    "purge-webhook-log": {
+        "task": "api.tasks.purge_webhook_log",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
+    "retry-webhook-deliveries": {
+        "task": "api.tasks.retry_webhook_deliveries",
+        "schedule": 60.0,
+        "options": {"expires": 50},
     },
     "apply-retention-rules": {
         "task": "accounts.tasks.apply_retention_rules",

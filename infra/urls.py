@@ -7,6 +7,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("hosting.urls")),
     path("", include("backups.urls")),
+    path("", include("api.panel_urls")),
     path("", include("accounts.urls")),
 ]
 

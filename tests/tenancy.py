@@ -9,8 +9,23 @@ from datetime import timedelta
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from accounts.models import ApiKey, Customer, Invoice, InvoiceLine, Membership, Role
+from accounts.models import (
+    AccountClosure,
+    ApiKey,
+    ConsentRecord,
+    Customer,
+    DataExport,
+    DataSubjectRequest,
+    DpaAcceptance,
+    ErasureReceipt,
+    Invoice,
+    InvoiceLine,
+    Membership,
+    Role,
+    SupportGrant,
+)
 from accounts.services import create_api_key
+from api.models import WebhookDelivery, WebhookEndpoint
 from backups.models import BackupRun, RestoreItem, RestoreOrder, ServerRecovery, Snapshot
 from backups.services.runs import night_of
 from hosting.models import (
@@ -25,6 +40,7 @@ from hosting.models import (
     MailDomain,
     Operation,
 )
+from infra import secretbox
 from tests.factories import CustomerFactory, MembershipFactory, PlanFactory, WebhotelFactory
 
 # Strings that exist only in customer B's rows: no response to anyone of customer A may hold one.
@@ -40,6 +56,10 @@ FOREIGN_MARKERS = (
     "FOREIGN-REF",
     "FOREIGN-INVOICE",
     "FOREIGN-PATH",
+    "FOREIGN-HOOK",
+    "FOREIGN-GRANT",
+    "FOREIGN-REQUEST",
+    "FOREIGN-RECEIPT",
 )
 
 
@@ -83,6 +103,13 @@ class World:
             Snapshot.objects.filter(customer=self.b).order_by("pk"),
             RestoreOrder.objects.filter(customer=self.b).order_by("pk"),
             RestoreItem.objects.filter(order__customer=self.b).order_by("pk"),
+            # Consent, grants, DPA acceptances and requests of B, so that a new one shows.
+            SupportGrant.objects.filter(customer=self.b).order_by("pk"),
+            ConsentRecord.objects.filter(customer=self.b).order_by("pk"),
+            DpaAcceptance.objects.filter(customer=self.b).order_by("pk"),
+            DataSubjectRequest.objects.filter(customer=self.b).order_by("pk"),
+            DataExport.objects.filter(customer=self.b).order_by("pk"),
+            AccountClosure.objects.filter(customer=self.b).order_by("pk"),
             *(type(row).objects.filter(pk=row.pk) for row in self.b_hosting.values()),
         ]
         return tuple(tuple(queryset.values_list()) for queryset in rows)
@@ -191,7 +218,46 @@ def _hosting_of(customer) -> dict[str, object]:
         taken_at=now,
         paths=["FOREIGN-PATH"],
     )
+    grant = SupportGrant.objects.create(
+        customer=customer,
+        scopes=["files"],
+        expires_at=now + timedelta(days=1),
+        note="FOREIGN-GRANT",
+    )
+    data_request = DataSubjectRequest.objects.create(
+        customer=customer, kind="erasure", message="FOREIGN-REQUEST", due_at=now
+    )
+    # Privacy (accounts/privacy/): an export ready to download, a closure in its grace period
+    # and an erasure receipt of B.
+    data_export = DataExport.objects.create(
+        customer=customer,
+        status=DataExport.Status.READY,
+        object_key=f"exports/{customer.uuid}/FOREIGN-EXPORT.zip",
+        ready_at=now,
+        expires_at=now + timedelta(days=7),
+    )
+    closure = AccountClosure.objects.create(customer=customer, purge_after=now + timedelta(weeks=8))
+    receipt = ErasureReceipt.objects.create(
+        customer=customer, closure=closure, erased=[{"key": "x", "label": "FOREIGN-RECEIPT"}]
+    )
+    webhook = WebhookEndpoint.objects.create(
+        customer=customer,
+        url="https://foreign-hook.example/FOREIGN-HOOK",
+        secret_sealed=secretbox.seal("whsec_FOREIGN-HOOK"),
+        events=["operation.done"],
+        description="FOREIGN-HOOK",
+    )
+    webhook_delivery = WebhookDelivery.objects.create(
+        endpoint=webhook, event="operation.done", body='{"data": "FOREIGN-HOOK"}'
+    )
     return {
+        "webhook": webhook,
+        "webhookdelivery": webhook_delivery,
+        "supportgrant": grant,
+        "datarequest": data_request,
+        "dataexport": data_export,
+        "closure": closure,
+        "receipt": receipt,
         "recovery": recovery,
         "restoreorder": order,
         "webhotel": webhotel,
@@ -277,6 +343,7 @@ def _backup_item_kwargs(world, customer):
 
 
 _INVOICE = _hosting_kwargs("invoice", "invoice_id")
+_WEBHOOK = _hosting_kwargs("webhook", "webhook_id")
 _ORDER = _hosting_kwargs("restoreorder", "order_id")
 
 
@@ -334,6 +401,7 @@ PANEL: dict[str, PanelEntry] = {
         CUSTOMER, _customer_kwargs, ("get", "post"), {"name": "stolen", "access": "read"}
     ),
     "accounts:apikey_revoke": PanelEntry(CUSTOMER, _key_kwargs, ("post",)),
+    "accounts:apikey_rotate": PanelEntry(CUSTOMER, _key_kwargs, ("post",)),
     "accounts:audit": PanelEntry(CUSTOMER, _customer_kwargs),
     "accounts:invoices": PanelEntry(CUSTOMER, _customer_kwargs),
     "accounts:invoice": PanelEntry(CUSTOMER, _INVOICE),
@@ -348,6 +416,26 @@ PANEL: dict[str, PanelEntry] = {
     "accounts:staff_customers": PanelEntry(STAFF),
     "accounts:staff_customer_create": PanelEntry(STAFF, methods=("get", "post")),
     "accounts:staff_audit": PanelEntry(STAFF),
+    "accounts:privacy": PanelEntry(CUSTOMER, _customer_kwargs),
+    "accounts:privacy_export": PanelEntry(CUSTOMER, _customer_kwargs, ("post",)),
+    "accounts:privacy_export_download": PanelEntry(
+        CUSTOMER,
+        lambda world, customer: {
+            "customer_id": customer.pk,
+            "export_uuid": world.b_hosting["dataexport"].uuid,
+        },
+    ),
+    "accounts:privacy_close": PanelEntry(
+        CUSTOMER, _customer_kwargs, ("post",), {"password": "x", "confirm": "on"}
+    ),
+    "accounts:privacy_reopen": PanelEntry(CUSTOMER, _customer_kwargs, ("post",)),
+    "accounts:privacy_receipt": PanelEntry(CUSTOMER, _customer_kwargs),
+    "accounts:privacy_receipt_public": PanelEntry(
+        PUBLIC, lambda world, customer: {"token": "forged"}
+    ),
+    "accounts:staff_privacy_inventory": PanelEntry(STAFF),
+    "accounts:staff_privacy_retention": PanelEntry(STAFF),
+    "accounts:staff_privacy_closures": PanelEntry(STAFF),
     # Hosting: the plan is not known here, so a webhotel's creation stops at the form (its
     # customer is refused before that); every other write sends data that would change B's rows.
     "hosting:webhotels": PanelEntry(
@@ -465,6 +553,49 @@ PANEL: dict[str, PanelEntry] = {
         PUBLIC, kwargs=lambda world, customer: {"token": "forged-token"}
     ),
     "backups:recoveries": PanelEntry(STAFF),
+    # Webhooks: B's endpoint under B's customer and under A's own.
+    "webhooks:list": PanelEntry(
+        CUSTOMER,
+        _customer_kwargs,
+        ("get", "post"),
+        {"url": "https://192.0.2.1/stolen", "events": "operation.done", "active": "on"},
+    ),
+    "webhooks:webhook": PanelEntry(
+        CUSTOMER,
+        _WEBHOOK,
+        ("get", "post"),
+        {"url": "https://192.0.2.1/stolen", "events": "backup.failed"},
+    ),
+    "webhooks:test": PanelEntry(CUSTOMER, _WEBHOOK, ("post",)),
+    "webhooks:delete": PanelEntry(CUSTOMER, _WEBHOOK, ("post",)),
+    # Support access, consent, restriction, requests and the DPA of B, under B and under A.
+    "accounts:support_grants": PanelEntry(
+        CUSTOMER,
+        _customer_kwargs,
+        ("get", "post"),
+        {"scopes": "files", "expires_at": "2099-01-01T00:00", "note": "stolen"},
+    ),
+    "accounts:support_grant_revoke": PanelEntry(
+        CUSTOMER, _hosting_kwargs("supportgrant", "grant_id"), ("post",)
+    ),
+    "accounts:rights": PanelEntry(CUSTOMER, _customer_kwargs),
+    "accounts:restriction": PanelEntry(
+        CUSTOMER, _customer_kwargs, ("post",), {"restricted": "1", "reason": "stolen"}
+    ),
+    "accounts:consent": PanelEntry(
+        CUSTOMER, _customer_kwargs, ("post",), {"purpose": "marketing", "given": "1"}
+    ),
+    "accounts:data_request_create": PanelEntry(
+        CUSTOMER, _customer_kwargs, ("post",), {"kind": "erasure", "message": "stolen"}
+    ),
+    "accounts:dpa": PanelEntry(CUSTOMER, _customer_kwargs, ("get", "post"), {"version": "1"}),
+    "accounts:staff_data_requests": PanelEntry(STAFF),
+    "accounts:staff_data_request_close": PanelEntry(
+        STAFF,
+        lambda world, customer: {"request_id": world.b_hosting["datarequest"].pk},
+        ("post",),
+        {"status": "done", "note": "stolen"},
+    ),
     "backups:recovery": PanelEntry(
         STAFF, lambda world, customer: {"recovery_id": world.b_hosting["recovery"].pk}
     ),
@@ -528,6 +659,17 @@ API: dict[str, ApiEntry] = {
         body=lambda w: {"customer": w.b.pk, "name": "stolen", "access": "read_write"}
     ),
     "/api/v1/api-keys/{id}": ApiEntry(params=lambda w: {"id": w.b_key.pk}),
+    "/api/v1/api-keys/{id}/rotate": ApiEntry(params=lambda w: {"id": w.b_key.pk}),
+    "/api/v1/webhooks": ApiEntry(
+        body=lambda w: {
+            "customer": w.b.pk,
+            "url": "https://192.0.2.1/stolen",
+            "events": ["operation.done"],
+        }
+    ),
+    "/api/v1/webhooks/{id}": ApiEntry(_b("webhook"), lambda w: {"active": False}),
+    "/api/v1/webhooks/{id}/test": ApiEntry(_b("webhook")),
+    "/api/v1/webhooks/{id}/deliveries": ApiEntry(_b("webhook")),
     "/api/v1/webhotels": ApiEntry(
         body=lambda w: {"customer": w.b.pk, "primary_domain": "new.dk", "plan": w.plan.pk}
     ),
@@ -617,6 +759,14 @@ API: dict[str, ApiEntry] = {
         }
     ),
     "/api/v1/restore-orders/{id}": ApiEntry(_b("restoreorder")),
+    "/api/v1/exports": ApiEntry(body=lambda w: {"customer": w.b.pk}),
+    "/api/v1/exports/{id}": ApiEntry(_b("dataexport")),
+    "/api/v1/exports/{id}/download": ApiEntry(_b("dataexport")),
+    "/api/v1/closures": ApiEntry(body=lambda w: {"customer": w.b.pk, "password": "x"}),
+    "/api/v1/closures/{id}": ApiEntry(_b("closure")),
+    "/api/v1/closures/{id}/reopen": ApiEntry(_b("closure")),
+    "/api/v1/erasure-receipts": ApiEntry(),
+    "/api/v1/erasure-receipts/{id}": ApiEntry(_b("receipt")),
     "/api/v1/restore-orders/{id}/accept": ApiEntry(_b("restoreorder")),
     "/api/v1/restore-orders/{id}/pay": ApiEntry(_b("restoreorder")),
     "/api/v1/restore-orders/{id}/cancel": ApiEntry(_b("restoreorder")),
@@ -627,4 +777,23 @@ API: dict[str, ApiEntry] = {
     "/api/v1/invoices": ApiEntry(),
     "/api/v1/invoices/{id}": ApiEntry(_b("invoice")),
     "/api/v1/invoices/{id}/pdf": ApiEntry(_b("invoice")),
+    "/api/v1/support-grants": ApiEntry(
+        body=lambda w: {
+            "customer": w.b.pk,
+            "scopes": ["files"],
+            "expires_at": (timezone.now() + timedelta(days=1)).isoformat(),
+        }
+    ),
+    "/api/v1/support-grants/{id}": ApiEntry(_b("supportgrant")),
+    "/api/v1/support-grants/{id}/revoke": ApiEntry(_b("supportgrant")),
+    "/api/v1/consents": ApiEntry(
+        body=lambda w: {"customer": w.b.pk, "purpose": "marketing", "given": True}
+    ),
+    "/api/v1/data-requests": ApiEntry(body=lambda w: {"customer": w.b.pk, "kind": "erasure"}),
+    "/api/v1/data-requests/{id}": ApiEntry(_b("datarequest")),
+    "/api/v1/data-requests/{id}/close": ApiEntry(
+        _b("datarequest"), lambda w: {"status": "done", "note": "stolen"}
+    ),
+    "/api/v1/dpa": ApiEntry(catalog=True),
+    "/api/v1/dpa-acceptances": ApiEntry(body=lambda w: {"customer": w.b.pk, "version": "1.0"}),
 }

@@ -299,13 +299,15 @@ def test_marking_paid_is_for_staff_admins_and_happens_once(
     with pytest.raises(PermissionDenied):
         billing.mark_paid(Actor(owner_a), invoice)
     paid = []
-    billing.invoice_paid.connect(lambda invoice, **kw: paid.append(invoice.pk), weak=False)
+    billing.invoice_paid.connect(
+        lambda invoice, **kw: paid.append(invoice.pk), weak=False, dispatch_uid="test-paid"
+    )
     try:
         with django_capture_on_commit_callbacks(execute=True):
             billing.mark_paid(admin, invoice, provider_reference="Bank transfer 77")
             again = billing.mark_paid(admin, invoice, provider_reference="other")
     finally:
-        billing.invoice_paid.receivers.clear()
+        billing.invoice_paid.disconnect(dispatch_uid="test-paid")
     assert paid == [invoice.pk]
     assert (again.status, again.payment_reference) == ("paid", "Bank transfer 77")
     assert AuditEvent.objects.filter(action="invoice.paid").count() == 1

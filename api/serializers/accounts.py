@@ -59,9 +59,12 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "name",
             "prefix",
             "access",
+            "scopes",
+            "allowed_ips",
             "expires_at",
             "last_used_at",
             "revoked_at",
+            "rotated_from",
             "created_at",
         ]
         read_only_fields = fields
@@ -72,6 +75,16 @@ class ApiKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     access = serializers.ChoiceField(choices=ApiKey.Access.choices, default=ApiKey.Access.READ)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ApiKey.Scope.choices),
+        required=False,
+        help_text="Resource families the key may use; empty or absent: all.",
+    )
+    allowed_ips = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        required=False,
+        help_text="Client addresses or networks (CIDR) the key may be used from; empty: any.",
+    )
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):

@@ -104,7 +104,11 @@ class RestoreQuoteSerializer(serializers.Serializer):
     kind = RestoreKindField()
     item_id = serializers.IntegerField(min_value=1)
     snapshot_id = serializers.CharField(
-        required=False, default="", max_length=64, help_text="Empty: choose by `at`."
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=64,
+        help_text="Empty: choose by `at`.",
     )
     at = serializers.DateTimeField(
         required=False,

@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import services
@@ -119,3 +120,14 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOw
         """Revoke the key; it stays listed with its revocation time."""
         services.revoke_api_key(self.actor, self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={201: serializers.ApiKeyCreatedSerializer})
+    @action(detail=True, methods=["post"])
+    def rotate(self, request, pk=None):
+        """A successor with the same settings (its token shown once); this key keeps working
+        for 24 hours, then expires."""
+        key, token = services.rotate_api_key(self.actor, self.get_object())
+        key.token = token
+        return Response(
+            serializers.ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED
+        )

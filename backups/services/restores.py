@@ -24,9 +24,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
-from accounts import audit, billing
+from accounts import audit, billing, webhooks
 from accounts.actor import Actor
-from accounts.models import Customer, Invoice, RestoreScope
+from accounts.consent import require_content_access
+from accounts.models import Customer, Invoice, RestoreScope, SupportScope
 from accounts.permissions import require
 from backups import restore, sources
 from backups.models import (
@@ -589,6 +590,12 @@ def _settle(order_id: int) -> None:
             target=f"order {order.pk}",
             error=order.error[:500],
         )
+        if order.status in (RestoreOrder.Status.DONE, RestoreOrder.Status.FAILED):
+            webhooks.emit(
+                order.customer_id,
+                f"restore.{order.status}",
+                {"restore_order": {"id": order.pk, "status": order.status, "error": order.error}},
+            )
 
 
 # -- downloads -----------------------------------------------------------------------------------
@@ -599,6 +606,10 @@ def download_link(actor: Actor, order: RestoreOrder) -> str:
     require(actor, "restores.view", order.customer)
     if not order.archive_key or order.archive_expires_at <= timezone.now():
         raise ValidationError(_("There is no archive to download for this order."))
+    # The archive is the customer's content: staff need the customer's grant (audited).
+    require_content_access(
+        actor, order.customer, SupportScope.BACKUPS, what=f"restore archive of order {order.pk}"
+    )
     token = signing.dumps(str(order.uuid), salt=LINK_SALT)
     audit.record(actor, "restore.link_issued", customer=order.customer, target=f"order {order.pk}")
     return reverse("backups:download", args=[token])

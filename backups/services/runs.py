@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import audit
+from accounts import audit, webhooks
 from accounts.models import Customer, User
 from accounts.permissions import require
 from backups import sources
@@ -295,6 +295,21 @@ def _execute(run: BackupRun) -> str:
 
 def _finish(run: BackupRun, status: str, **fields) -> str:
     BackupRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), **fields)
+    if status == BackupRun.Status.FAILED:
+        webhooks.emit(
+            run.customer_id,
+            "backup.failed",
+            {
+                "backup_run": {
+                    "id": run.pk,
+                    "kind": run.kind,
+                    "item_id": run.item_id,
+                    "item_name": run.item_name,
+                    "night": run.night.isoformat(),
+                    "error": fields.get("error", run.error),
+                }
+            },
+        )
     return status
 
 

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import audit
+from accounts import audit, webhooks
 from accounts.actor import Actor
 from accounts.permissions import require
 from hosting.models import Operation, Server
@@ -84,9 +84,11 @@ def claim(operation_id: int) -> Operation | None:
 
 def give_up(operation_id: int) -> None:
     """A transient error outlasted the retries: fail the operation with its last error."""
-    Operation.objects.filter(pk=operation_id, status=Operation.Status.PENDING).update(
+    if Operation.objects.filter(pk=operation_id, status=Operation.Status.PENDING).update(
         status=Operation.Status.FAILED, finished_at=timezone.now()
-    )
+    ):
+        operation = Operation.objects.get(pk=operation_id)
+        _announce(operation, Operation.Status.FAILED, operation.error)
 
 
 def resume_stale() -> int:
@@ -113,4 +115,23 @@ def finish(operation: Operation, *, error: str = "", retry_later: bool = False) 
         status = Operation.Status.FAILED if error else Operation.Status.DONE
     Operation.objects.filter(pk=operation.pk).update(
         status=status, error=error[:2000], finished_at=None if retry_later else timezone.now()
+    )
+    if not retry_later:
+        _announce(operation, status, error)
+
+
+def _announce(operation: Operation, status: str, error: str) -> None:
+    """The customer's webhooks hear that the operation finished (``operation.done``/``failed``)."""
+    webhooks.emit(
+        operation.customer_id,
+        f"operation.{status}",
+        {
+            "operation": {
+                "id": operation.pk,
+                "action": operation.action,
+                "target": operation.target,
+                "status": status,
+                "error": error[:2000],
+            }
+        },
     )

@@ -1,0 +1,1 @@
+"""Webhooks: customers' endpoints, signed deliveries with retries, and the delivery log."""
