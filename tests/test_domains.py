@@ -114,6 +114,20 @@ def test_dns_records_are_validated_against_the_whole_zone(customer_a, owner_a):
     assert "192.0.2.10" in text and "mail.alfa.dk." in text
 
 
+def test_a_closing_customer_adds_no_records_but_may_change_them(customer_a, owner_a):
+    actor = Actor(owner_a)
+    zone = domains.register_domain(actor, customer_a, name="alfa.dk").zone
+    www = domains.save_record(actor, zone, name="www", type="A", value="192.0.2.10")
+    customer_a.status = "closing"
+    customer_a.save()
+    with pytest.raises(ValidationError, match="no new resources"):
+        domains.save_record(actor, zone, name="new", type="A", value="192.0.2.11")
+    domains.save_record(actor, zone, record=www, name="www", type="A", value="192.0.2.12")
+    assert list(DnsRecord.objects.filter(zone=zone).values_list("value", flat=True)) == [
+        "192.0.2.12"
+    ]
+
+
 def test_dnssec_signs_a_zone_that_validates_and_hands_the_ds_to_the_registry(customer_a, owner_a):
     domain = domains.register_domain(Actor(owner_a), customer_a, name="alfa.dk")
     domains.save_record(Actor(owner_a), domain.zone, name="www", type="A", value="192.0.2.10")

@@ -257,6 +257,8 @@ def save_record(
     """Add or change a record; the whole zone is checked again (a CNAME beside other data…)."""
     customer = zone.domain.customer
     require(actor, "domains.manage", customer)
+    if record is None:
+        ensure_customer_active(customer)
     with transaction.atomic():
         zone = DnsZone.objects.select_for_update().select_related("domain").get(pk=zone.pk)
         checked = dns.validate_record(zone.domain.name, name, type, value, ttl, priority)
