@@ -18,7 +18,6 @@ import posixpath
 import re
 import shlex
 import subprocess
-import tarfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 import paramiko
 
 from backups.engine import Entry
+from backups.tarstream import TarError, TarReader
 from infra import ssh
 from infra.logging import get_logger
 
@@ -52,7 +52,7 @@ TAR_CREATE = (
     "--verbatim-files-from",
     "--no-unquote",
 )
-STREAM_BUFSIZE = 256 * 1024
+STREAM_BUFSIZE = 1024 * 1024  # reads from the tar stream: whatever the channel holds, up to this
 MAX_STDERR = 4 * 1024 * 1024  # stderr kept per command (tar prints a line per problem file)
 MAX_WARNINGS = 1000  # warnings kept in a summary (the session counts them all)
 ENCODING = "utf-8"  # remote names are bytes: decoded with surrogateescape, so they round-trip
@@ -298,7 +298,7 @@ class _Runner:
 
 
 class _Reader:
-    """A file-like ``read(n)`` over a command's stdout, for tarfile (short reads are fine)."""
+    """A file-like ``read(n)`` over a command's stdout (short reads are fine)."""
 
     def __init__(self, command: _Command):
         self.read = command.read
@@ -443,8 +443,9 @@ def parse_listing(stream_read, root: str) -> Iterator[Entry]:
         raise SourceError(f"listing of {root} is empty (is it a directory?)")
 
 
-def _list_tree(runner: _Runner, root: str, warn) -> list[Entry]:
-    """The tree below ``root`` (one file system, -xdev), sorted by path; problems -> ``warn``."""
+def _list_tree(runner: _Runner, root: str, warn, meanwhile=None) -> list[Entry]:
+    """The tree below ``root`` (one file system, -xdev), sorted by path; problems -> ``warn``.
+    ``meanwhile()`` runs after ``find`` has been started, while it walks the tree."""
     argv = [
         "find",
         root,
@@ -464,6 +465,8 @@ def _list_tree(runner: _Runner, root: str, warn) -> list[Entry]:
     ]
     command = runner.start(argv)
     try:
+        if meanwhile is not None:
+            meanwhile()
         try:
             entries = list(parse_listing(command.read, root))
         except SourceError as exc:
@@ -512,37 +515,28 @@ class _TarFeed:
         self.command = runner.start(argv, stdin=_names_input(entries))
         self.where = runner.where
         self._peek = None
-        self.tar = None
+        self._peek_name = None
+        self.tar = TarReader(self.command.read, STREAM_BUFSIZE)
         try:
-            self.tar = tarfile.open(  # noqa: SIM115 -- read member by member in take()
-                fileobj=_Reader(self.command),
-                mode="r|",
-                bufsize=STREAM_BUFSIZE,
-                encoding=ENCODING,
-                errors="surrogateescape",
-            )
-        except tarfile.ReadError as exc:
-            # No member at all: every file vanished (tar wrote only end-of-archive blocks,
-            # exit status 0) -- or tar failed before writing anything.
-            self._drain()
-            status, stderr = self.command.wait()
-            if status not in (0, 1):
-                self.command.close()
-                raise self._failure(status, stderr, exc) from exc
+            self._advance()  # the first member, or None (no output: every file vanished)
         except BaseException:
             self.command.close()
             raise
-        else:
-            self._advance()  # the first member (read by open) or None
 
     def _advance(self) -> None:
         try:
             self._peek = self.tar.next()
-        except tarfile.ReadError as exc:  # cut off in the middle
-            self._drain()
-            status, stderr = self.command.wait()
-            raise self._failure(status, stderr, exc) from exc
-        self.tar.members = []  # stream mode keeps every TarInfo otherwise
+        except TarError as exc:  # cut off in the middle, or a member we refuse
+            raise self._broken(exc) from exc
+        self._peek_name = _decode(self._peek.name) if self._peek is not None else None
+
+    def _broken(self, exc: TarError) -> SourceError:
+        """The stream cannot be read on: the command's status (or lost connection) says why."""
+        self._drain()
+        status, stderr = self.command.wait()
+        if status in (0, 1):
+            return SourceError(f"{self.where}: tar stream of {self.root} unreadable: {exc}")
+        return self._failure(status, stderr, exc)
 
     def _drain(self) -> None:
         while self.command.read(65536):
@@ -555,33 +549,32 @@ class _TarFeed:
         )
 
     def take(self, entry: Entry) -> None:
-        member = self._peek
-        if member is None or member.name != entry.path:
-            if member is not None and member.name not in self.expected:
-                raise SourceError(f"tar sent {member.name!r}, which was not asked for")
+        member, name = self._peek, self._peek_name
+        if member is None or name != entry.path:
+            if member is not None and name not in self.expected:
+                raise SourceError(f"tar sent {name!r}, which was not asked for")
             self.missing.append(entry)  # tar skipped it: vanished or unreadable
             return
         tree, summary = self.tree, self.tree.summary
         if not member.isreg():
-            tree.warn(entry.path, f"changed type after the listing; not stored ({member.type!r})")
+            kind = chr(member.type)
+            tree.warn(entry.path, f"changed type after the listing; not stored ({kind!r})")
             summary.files_skipped += 1
         else:
             if member.size != entry.size or member.mtime != entry.mtime // 1_000_000_000:
                 tree.warn(entry.path, "changed after the listing; stored as read", False)
             entry.size = member.size  # what tar sends; the listing's mtime forces a re-read
             try:
-                stored = tree.session.add_file(entry, self.tar.extractfile(member))
-            except tarfile.ReadError as exc:  # the stream ended inside this file
-                self._drain()
-                status, stderr = self.command.wait()
-                raise self._failure(status, stderr, exc) from exc
+                stored = tree.session.add_file(entry, self.tar)
+            except TarError as exc:  # the stream ended inside this file
+                raise self._broken(exc) from exc
             summary.files_streamed += 1
             summary.bytes_streamed += stored.size
         self._advance()
 
     def finish(self) -> None:
         if self._peek is not None:
-            raise SourceError(f"tar sent {self._peek.name!r} out of order")
+            raise SourceError(f"tar sent {self._peek_name!r} out of order")
         self._drain()  # the padding after the end-of-archive blocks
         status, stderr = self.command.wait()  # a lost connection raises TransientSshError
         if status not in (0, 1):  # 1: "file changed as we read it"; 2: fatal
@@ -650,11 +643,15 @@ def backup_tree(
     """
     summary = SourceSummary()
     tree = _Tree(session, summary)
-    old = _parent_files(parent_entries)
+    old: dict[str, Entry] = {}
+
+    def read_parent() -> None:  # while the server runs find: the parent's tree blobs
+        old.update(_parent_files(parent_entries))
+
     with ExitStack() as stack:
         runner = _Runner(stack, target, client, pool, timeout)
         started = time.monotonic()
-        entries = _list_tree(runner, root_path, tree.warn)
+        entries = _list_tree(runner, root_path, tree.warn, meanwhile=read_parent)
         summary.list_seconds = round(time.monotonic() - started, 3)
         changed = [e for e in entries if e.type == "file" and not _unchanged(e, old.get(e.path))]
         changed_paths = {e.path for e in changed}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import cProfile
 import json
+import re
 import resource
 import sys
 import threading
@@ -60,43 +61,28 @@ def _instrument_threads(profile: bool) -> None:
 
 
 WHAT_IF = {
-    "zstd-1": "zstd level 1 instead of 3 for blobs",
-    "unsigned-payload": "no SigV4 payload SHA-256 (as over HTTPS with a checksum header)",
-    "no-content-md5": "packs PUT without Content-MD5 (and unsigned payload)",
+    "zstd-3": "zstd level 3 instead of 1 for blobs",
     "switch-1ms": "sys.setswitchinterval(0.001) (GIL hand-over every 1 ms, not 5 ms)",
 }
+# SSH packet (and window) sizes of streamed commands, e.g. ssh-128k-packets-8m-window.
+WHAT_IF_SSH = re.compile(r"ssh-(\d+)k-packets(?:-(\d+)m-window)?")
 
 
 def _what_if(names) -> None:
     """Bench-only variants of the pipeline, to measure what a change would bring (WHAT_IF)."""
     for name in names:
-        if name not in WHAT_IF:
-            raise SystemExit(f"unknown what-if {name!r}; known: {', '.join(WHAT_IF)}")
-    if "zstd-1" in names:
+        if name not in WHAT_IF and not WHAT_IF_SSH.fullmatch(name):
+            raise SystemExit(f"unknown what-if {name!r}; known: {', '.join(WHAT_IF)}, ssh-…")
+        if m := WHAT_IF_SSH.fullmatch(name):
+            from infra import ssh
+
+            ssh.STREAM_MAX_PACKET = int(m.group(1)) * 1024
+            if m.group(2):
+                ssh.STREAM_WINDOW = int(m.group(2)) * 1024 * 1024
+    if "zstd-3" in names:
         from backups.engine import pack
 
-        pack.ZSTD_LEVEL = 1
-    if "unsigned-payload" in names or "no-content-md5" in names:
-        import boto3.session
-
-        client = boto3.session.Session.client
-
-        def unsigned_client(self, *args, config=None, **kwargs):
-            from botocore.config import Config
-
-            extra = Config(s3={"payload_signing_enabled": False})
-            return client(self, *args, config=config.merge(extra) if config else extra, **kwargs)
-
-        boto3.session.Session.client = unsigned_client
-    if "no-content-md5" in names:
-        from infra import objectstore
-
-        def put(self, key, data, *, retain_until=None):
-            args = {"Bucket": self.bucket, "Key": self._key(key), **self._lock(retain_until)}
-            with objectstore._s3_errors(key):
-                self._client.put_object(Body=data, **args)
-
-        objectstore.S3Store.put = put
+        pack.ZSTD_LEVEL = 3
     if "switch-1ms" in names:
         sys.setswitchinterval(0.001)
 
@@ -155,9 +141,10 @@ def main(spec_path: str, out_path: str) -> None:
     t_open = time.monotonic()
     with repo.backup(source, parent) as session:
         t_locked = time.monotonic()
-        # backup_tree turns the parent's entries into a dict before it lists anything; reading
-        # them here first is the same work, and lets the parent tree's time be told apart.
-        entries = list(repo.iter_tree(parent)) if parent is not None else None
+        # As backups.services.runs does it: the parent's entries as a lazy iterator, which
+        # backup_tree reads while the server runs find (so the parent tree's time is inside the
+        # listing stage), the lock's settle wait running beside both.
+        entries = repo.iter_tree(parent) if parent is not None else None
         t_parent = time.monotonic()
         summary = sources.backup_tree(
             session, root_path=spec["root"], target=target, pool=pool, parent_entries=entries
@@ -182,8 +169,8 @@ def main(spec_path: str, out_path: str) -> None:
     out = {
         "wall_s": t1 - t0,
         "open_s": t_open - t0,  # config, index files, parent snapshot object
-        "lock_s": t_locked - t_open,  # shared lock (incl. lock_settle), index refresh, threads
-        "parent_tree_s": t_parent - t_locked,  # parent's tree blobs: fetch, unseal, parse
+        "lock_s": t_locked - t_open,  # shared lock (settle in the background), index refresh
+        "parent_tree_s": t_parent - t_locked,  # ~0: the parent tree is read during the listing
         # SSH connection (from the pool) and the diff with the parent
         "connect_diff_s": (t_tree - t_parent) - summary.list_seconds - summary.stream_seconds,
         "list_s": summary.list_seconds,  # remote find -printf, parsed and sorted

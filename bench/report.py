@@ -55,7 +55,7 @@ seeds by `bench/dataset.py` and cached in `/tmp/havn-bench-data`:
 | images | {images_n:,} | {images_mb:,.0f} | random bytes, 100 KiB–2 MiB |
 | large files | {large_n} | {large_mb:,.0f} | 150 MiB each: access log, archive, video |
 
-The web text compresses about {text_ratio}× with zstd-3 in 1 MiB pieces (less per small file),
+The web text compresses about {text_ratio}× with zstd-1 in 1 MiB pieces (less per small file),
 the log about 8×; images, the archive and the video are random bytes and do not compress.
 
 Changes for the incremental runs: **1 %** of the files by count ({c1_files} files:
@@ -66,13 +66,15 @@ appended to again; {c10_mb:.1f} MB). The tree is put back at the start and end o
 ## How each tool runs
 
 - **Havn**: `sources.backup_tree()` over SSH to the sshd (one `find -printf` listing, one `tar`
-  stream of the new or changed files, paramiko with `aes128-gcm@openssh.com`) into a
-  `Repository` session (FastCDC, HMAC-SHA256 ids, zstd-3, AES-256-GCM, 16 MiB packs,
-  {workers} seal and {uploaders} upload threads) writing to `S3Store` on moto over HTTP. Each backup
-  runs in its own process (`bench/havn_run.py`), as a worker does: open the repository, load the
-  parent snapshot, back up with the parent's entries. Times run from opening the repository to
-  the snapshot object written (interpreter start-up and imports, {import_s:.1f} s, are left out:
-  a worker pays them once). Peak RSS is the child's `ru_maxrss` (from `wait4`).
+  stream of the new or changed files read by `backups/tarstream.py`, paramiko with
+  `aes128-gcm@openssh.com`) into a `Repository` session (FastCDC in the reading thread; HMAC-SHA256
+  ids, zstd-1 and AES-256-GCM in {workers} seal threads; 16 MiB packs sent by {uploaders} upload
+  threads with their SHA-256 as the `x-amz-checksum-sha256` header) writing to `S3Store` on moto
+  over HTTP. Each backup runs in its own process (`bench/havn_run.py`), as a worker does: open the
+  repository, load the parent snapshot, back up with the parent's entries (read lazily, while
+  the server runs `find`, as `backups.services.runs` passes them). Times run from opening the
+  repository to the snapshot object written (interpreter start-up and imports, {import_s:.1f} s,
+  are left out: a worker pays them once). Peak RSS is the child's `ru_maxrss` (from `wait4`).
 - **restic** {restic_version}: `restic backup --json` of the same folder, read locally, into a
   repository served over SFTP by the same sshd (`-o sftp.command="ssh -p PORT -i KEY ... -s sftp"`,
   host key pinned), created with `init --repository-version 2` (compression `auto`); incremental
@@ -132,9 +134,9 @@ Wall time of Havn's stages (best run of each kind), from `bench/havn_run.py`'s c
 """
 
 ROLE_NAMES = {
-    "main": "main thread: SSH channel reads, tar parsing, chunking, HMAC ids, tree, queueing",
-    "seal": "seal threads: zstd-3 + AES-GCM",
-    "upload": "upload threads: pack assembly, SHA-256 name, Content-MD5, boto3 PUT",
+    "main": "main thread: SSH channel reads, tar parsing, chunking, tree, queueing",
+    "seal": "seal threads: HMAC ids + zstd-1 + AES-GCM",
+    "upload": "upload threads: pack assembly, SHA-256 name (= checksum header), boto3 PUT",
     "ssh": "paramiko transport thread: SSH packet decryption",
     "ssh-io": "tar's stdin / stderr threads",
     "other": "other threads",
@@ -293,7 +295,8 @@ def _bottleneck(r: dict, first: dict) -> str:
     else:
         lines.append(
             "the cores are not saturated, so part of the time is lost to serialization — "
-            "one thread at a time holds Python's GIL, and the main thread feeds every stage."
+            "one thread at a time holds Python's GIL (the main thread, paramiko's transport "
+            "thread and botocore run Python), and the main thread feeds every stage."
         )
     return "".join(lines)
 
@@ -348,24 +351,28 @@ def _primitives_section(r: dict) -> str:
         "|---|---|---|",
     ]
     for name, row in p.items():
-        if name == "zstd-3 ratio":
+        if name.endswith(" ratio"):
             continue
         out.append(f"| {name} | {row['text']:.2f} | {row['random']:.2f} |")
-    ratio = p.get("zstd-3 ratio", {})
-    out += [
-        "",
-        f"zstd-3 ratio in 1 MiB pieces: text {ratio.get('text')}×, random {ratio.get('random')}×.",
-        "",
-    ]
+    out.append("")
+    for level in (1, 3):
+        ratio = p.get(f"zstd-{level} ratio", {})
+        out.append(
+            f"zstd-{level} ratio in 1 MiB pieces: text {ratio.get('text')}×, "
+            f"random {ratio.get('random')}×."
+        )
+    out.append("")
     return "\n".join(out)
 
 
 STAGES = (
     ("open_s", "open: config, index files, parent snapshot"),
-    ("lock_s", "shared lock (0.2 s settle) and index refresh"),
-    ("parent_tree_s", "parent tree: {blobs} tree blobs fetched one by one, parsed"),
+    ("lock_s", "shared lock (its 0.2 s settle runs in the background) and index refresh"),
     ("connect_diff_s", "SSH connection and diff with the parent"),
-    ("list_s", "remote `find` listing, parsed and sorted"),
+    (
+        "list_s",
+        "remote `find` listing; meanwhile the parent tree ({blobs} blobs, 8 GETs at a time)",
+    ),
     ("stream_s", "entries + `tar` of the changed files → chunks → packs"),
     ("commit_s", "last pack, index file, snapshot, lock release"),
 )
@@ -409,8 +416,8 @@ def _what_if_section(r: dict) -> str:
         "### What-if runs",
         "",
         "First runs with bench-only variants of the pipeline (`bench/havn_run.py`, `WHAT_IF`:",
-        "monkeypatches, not engine changes). CPU seconds are the reliable column; wall times move",
-        "with whatever else the machine runs.",
+        "module settings changed in the child process, not engine changes). CPU seconds are the",
+        "reliable column; wall times move with whatever else the machine runs.",
         "",
         "| variant | Havn CPU s | per GB | saved vs baseline | stored MB | wall s | MB/s |",
         "|---|---|---|---|---|---|---|",
@@ -436,7 +443,7 @@ def render(r: dict) -> str:
     nproc = m["nproc"] or 1
     havn_cpu = first["cpu_s"]
     rf = best["restic_first"]
-    text_ratio = (r.get("primitives_s_per_gb") or {}).get("zstd-3 ratio", {}).get("text")
+    text_ratio = (r.get("primitives_s_per_gb") or {}).get("zstd-1 ratio", {}).get("text")
     small_bytes = classes["small"][1]
     c1 = scaling["1pct"]
     analysis = ANALYSIS.read_text().strip() if ANALYSIS.exists() else "(no analysis written)"

@@ -49,6 +49,19 @@ class TransientStoreError(StoreError):
     """Network trouble, 5xx or throttling after the SDK's retries; the caller may retry later."""
 
 
+class ObjectLocked(PermanentStoreError):
+    """A delete refused because the object is under object-lock retention until ``until``
+    (None: a legal hold, or a date the server did not tell). The object is still there."""
+
+    def __init__(self, key: str, until: datetime | None):
+        super().__init__(key, until)
+        self.key, self.until = key, until
+
+    def __str__(self) -> str:
+        when = self.until.isoformat() if self.until else "an unknown date"
+        return f"{self.key}: kept until {when} by object lock"
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
     key: str
@@ -82,6 +95,16 @@ def _md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
+def _sha256_b64(data, digest: bytes | None) -> str:
+    """The ``x-amz-checksum-sha256`` value: base64 of the body's SHA-256 (``digest`` if the
+    caller has it already, e.g. a pack's name)."""
+    if digest is None:
+        digest = hashlib.sha256(data).digest()
+    elif len(digest) != 32:
+        raise ValueError("sha256 must be the 32-byte digest of the data")
+    return base64.b64encode(digest).decode()
+
+
 def _read_exact(fileobj: BinaryIO, size: int) -> bytes:
     chunks, got = [], 0
     while got < size:  # a stream (socket, SSH channel) may return less than asked
@@ -95,10 +118,19 @@ def _read_exact(fileobj: BinaryIO, size: int) -> bytes:
 
 class ObjectStore(ABC):
     @abstractmethod
-    def put(self, key: str, data: bytes, *, retain_until: datetime | None = None) -> None:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        retain_until: datetime | None = None,
+        sha256: bytes | None = None,
+    ) -> None:
         """Store ``data`` under ``key`` (replacing it); readers see all of it or nothing.
         ``retain_until`` object-locks it on S3 (ignored locally): pass it for data objects only,
-        never for keys (``keys/``) or anything that must be erasable at once."""
+        never for keys (``keys/``) or anything that must be erasable at once. ``sha256``: the
+        data's SHA-256 digest if the caller has computed it (S3 sends it as the checksum the
+        server verifies, instead of hashing the data again)."""
 
     @abstractmethod
     def put_file(
@@ -123,11 +155,18 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def delete(self, key: str) -> None:
-        """Remove the object; a missing object is not an error."""
+        """Remove the object; a missing object is not an error. An object under object-lock
+        retention raises ObjectLocked and stays as it was."""
 
-    def delete_many(self, keys: Iterable[str]) -> None:
+    def delete_many(self, keys: Iterable[str]) -> list[ObjectLocked]:
+        """Remove many objects; returns those kept by object lock (the rest are gone)."""
+        kept = []
         for key in keys:
-            self.delete(key)
+            try:
+                self.delete(key)
+            except ObjectLocked as exc:
+                kept.append(exc)
+        return kept
 
     @abstractmethod
     def abort_stale_uploads(self, prefix: str, older_than: timedelta) -> int:
@@ -189,7 +228,7 @@ class LocalStore(ObjectStore):
                 os.unlink(tmp)
             raise
 
-    def put(self, key, data, *, retain_until=None):
+    def put(self, key, data, *, retain_until=None, sha256=None):
         with self._atomic_file(key, retain_until) as f, _os_errors(key):
             f.write(data)
 
@@ -299,16 +338,22 @@ class S3Store(ObjectStore):
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
-        # One client per store, created once: boto3 clients are thread-safe, sessions are not.
-        self._client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region,
-            aws_access_key_id=access_key or None,
-            aws_secret_access_key=secret_key or None,
-            config=config,
-        )
+        session = boto3.session.Session()  # sessions are not thread-safe, clients are
+        client_args = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "aws_access_key_id": access_key or None,
+            "aws_secret_access_key": secret_key or None,
+        }
+        self._client = session.client("s3", config=config, **client_args)
         self._client.meta.events.register("before-call.s3.DeleteObjects", _content_md5_not_crc)
+        # Uploads (PutObject, UploadPart) always carry a SHA-256 checksum header, which is signed
+        # and which the server checks against the body: the SigV4 payload hash (botocore's own
+        # SHA-256 of the body, on plain-HTTP endpoints) would hash it a second time for nothing.
+        # boto3 documents ``payload_signing_enabled`` for exactly this; only this client has it.
+        unsigned = Config(s3={"payload_signing_enabled": False})
+        self._uploads = session.client("s3", config=config.merge(unsigned), **client_args)
+        self._versioned: bool | None = None
 
     def __repr__(self) -> str:
         return f"S3Store({self.bucket!r}, prefix={self.prefix!r})"
@@ -322,31 +367,37 @@ class S3Store(ObjectStore):
             return {}
         return {"ObjectLockMode": self.lock_mode, "ObjectLockRetainUntilDate": retain_until}
 
-    def put(self, key, data, *, retain_until=None):
+    def put(self, key, data, *, retain_until=None, sha256=None):
         args = {"Bucket": self.bucket, "Key": self._key(key), **self._lock(retain_until)}
+        checksum = _sha256_b64(data, sha256)
         with _s3_errors(key):
-            self._client.put_object(Body=data, ContentMD5=_md5(data), **args)
+            self._uploads.put_object(
+                Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum, **args
+            )
 
     def put_file(self, key, fileobj, size, *, retain_until=None):
         if size <= self.multipart_threshold:
             return self.put(key, _read_exact(fileobj, size), retain_until=retain_until)
         args = {"Bucket": self.bucket, "Key": self._key(key)}
         with _s3_errors(key):
-            upload_id = self._client.create_multipart_upload(**args, **self._lock(retain_until))
-            upload_id = upload_id["UploadId"]
+            upload_id = self._client.create_multipart_upload(
+                **args, ChecksumAlgorithm="SHA256", **self._lock(retain_until)
+            )["UploadId"]
         try:
             with _s3_errors(key):
                 parts = []
                 for number, offset in enumerate(range(0, size, self.part_size), start=1):
                     data = _read_exact(fileobj, min(self.part_size, size - offset))
-                    etag = self._client.upload_part(
+                    checksum = _sha256_b64(data, None)
+                    etag = self._uploads.upload_part(
                         **args,
                         UploadId=upload_id,
                         PartNumber=number,
                         Body=data,
-                        ContentMD5=_md5(data),
+                        ChecksumAlgorithm="SHA256",
+                        ChecksumSHA256=checksum,
                     )["ETag"]
-                    parts.append({"PartNumber": number, "ETag": etag})
+                    parts.append({"PartNumber": number, "ETag": etag, "ChecksumSHA256": checksum})
                 self._client.complete_multipart_upload(
                     **args, UploadId=upload_id, MultipartUpload={"Parts": parts}
                 )
@@ -393,22 +444,103 @@ class S3Store(ObjectStore):
             args["ContinuationToken"] = page["NextContinuationToken"]
 
     def delete(self, key):
-        with _s3_errors(key):
-            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        if kept := self.delete_many([key]):
+            raise kept[0]
 
     def delete_many(self, keys):
+        """On a versioned bucket (object lock turns versioning on) every version of each key is
+        deleted, so the bytes are freed at once; a version still under retention is refused by
+        the server and reported, and stays the object's current version."""
         keys = [self._key(k) for k in keys]
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
+        if not self._is_versioned():
+            self._delete_objects([{"Key": k} for k in keys])
+            return []
+        versions: dict[str, list[dict]] = {}
+        for key in keys:
+            versions[key] = self._versions(key)
+        doomed = [
+            {"Key": k, "VersionId": v["VersionId"]}
+            for k, vs in versions.items()
+            for v in vs
+            if not v["marker"]
+        ]
+        refused = self._delete_objects(doomed)
+        # Delete markers go last, and only where no version was refused: a marker over a kept
+        # version keeps it invisible, as it was.
+        markers = [
+            {"Key": k, "VersionId": v["VersionId"]}
+            for k, vs in versions.items()
+            if k not in refused
+            for v in vs
+            if v["marker"]
+        ]
+        self._delete_objects(markers)
+        kept = []
+        for key in refused:
+            if versions[key][0]["marker"]:
+                continue  # hidden behind a delete marker already: gone for readers
+            dates = [self._retained(key, v["VersionId"]) for v in versions[key] if not v["marker"]]
+            until = max((d for d in dates if d is not None), default=None)
+            kept.append(ObjectLocked(key.removeprefix(self.prefix), until))
+        return kept
+
+    def _is_versioned(self) -> bool:
+        """Whether the bucket keeps versions. Without the right to ask (GetBucketVersioning),
+        deletes are plain ones: on a versioned bucket they only add delete markers, and the
+        bucket's lifecycle rule frees the bytes (docs/objectstore.md)."""
+        if self._versioned is None:
+            try:
+                with _s3_errors(""):
+                    status = self._client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+            except PermanentStoreError:
+                status = None
+            self._versioned = status in ("Enabled", "Suspended")
+        return self._versioned
+
+    def _versions(self, key: str) -> list[dict]:
+        """Versions and delete markers of exactly ``key``, the current one first."""
+        args = {"Bucket": self.bucket, "Prefix": key}
+        out = []
+        while True:
+            with _s3_errors(key):
+                page = self._client.list_object_versions(**args)
+            for kind, marker in (("Versions", False), ("DeleteMarkers", True)):
+                for v in page.get(kind, ()):
+                    if v["Key"] == key:
+                        out.append({"VersionId": v["VersionId"], "marker": marker, **v})
+            if not page.get("IsTruncated"):
+                break
+            args.update(
+                KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"]
+            )
+        out.sort(key=lambda v: (not v.get("IsLatest"), v["marker"]))
+        return out
+
+    def _retained(self, key: str, version_id: str) -> datetime | None:
+        with suppress(StoreError), _s3_errors(key):
+            head = self._client.head_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+            return head.get("ObjectLockRetainUntilDate")
+        return None
+
+    def _delete_objects(self, objects: list[dict]) -> dict[str, list[str]]:
+        """DeleteObjects in batches of 1000; returns {key: [version ids]} refused by object lock
+        (AccessDenied on a versioned delete); any other error raises."""
+        refused: dict[str, list[str]] = {}
+        for start in range(0, len(objects), 1000):
+            batch = objects[start : start + 1000]
             with _s3_errors(batch[0]["Key"]):
                 response = self._client.delete_objects(
                     Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
                 )
-            if errors := response.get("Errors"):
-                first = errors[0]
-                raise _map_client_error(
-                    ClientError({"Error": first}, "DeleteObjects"), first.get("Key", "")
-                )
+            asked = {o["Key"]: o.get("VersionId") for o in batch}
+            for error in response.get("Errors", ()):
+                key = error.get("Key", "")
+                version = error.get("VersionId") or asked.get(key)
+                if error.get("Code") == "AccessDenied" and version:
+                    refused.setdefault(key, []).append(version)
+                    continue
+                raise _map_client_error(ClientError({"Error": error}, "DeleteObjects"), key)
+        return refused
 
     def abort_stale_uploads(self, prefix, older_than):
         cutoff = datetime.now(UTC) - older_than

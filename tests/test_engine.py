@@ -478,6 +478,27 @@ def test_lock_backs_off_when_a_conflicting_lock_appears_while_settling(repo, mon
     assert [lk.purpose for lk in list_locks(repo)[0]] == ["rival"]  # ours was withdrawn
 
 
+def test_backup_writes_nothing_when_its_lock_is_withdrawn_while_settling(store, monkeypatch):
+    """A backup settles its lock in the background while it reads; a rival exclusive lock that
+    appears meanwhile makes it fail with RepositoryLocked before any pack is uploaded."""
+    import backups.engine.locks as locks_module
+
+    repo = make_repo(store, pack_size=64 * 1024)  # every blob fills a pack: uploads would start
+    rival = reopen(repo, hostname="web9")
+    settled = []
+
+    def sleep(_seconds):  # runs in the settle thread: the rival prunes in our window
+        locks_module.Lock(rival, True, "rival")._write()
+        settled.append(True)
+
+    repo.lock_settle = 0.01
+    monkeypatch.setattr(locks_module.time, "sleep", sleep)
+    with pytest.raises(RepositoryLocked, match="rival"):
+        backup(repo, {f"f{i}": rand(300_000, i) for i in range(4)})
+    assert settled and pack_paths(store) == [] and repo.snapshot_ids() == []
+    assert [lk.purpose for lk in list_locks(repo)[0]] == ["rival"]  # ours was withdrawn
+
+
 def test_lock_refresh_replaces_the_lock_object(repo):
     lock = repo.lock(exclusive=False)
     first = lock.id

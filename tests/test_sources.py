@@ -1,10 +1,14 @@
 """backups.sources against the real OpenSSH server of the ``sshd`` fixture and locally: one
 ``find`` listing, a ``tar`` stream of only the changed files, dumps; the engine is real too."""
 
+import io
 import json
 import os
+import random
 import shutil
 import stat
+import subprocess
+import tarfile
 import tempfile
 import uuid
 from pathlib import Path
@@ -13,6 +17,8 @@ import pytest
 
 from backups import sources
 from backups.engine import RepoKeys, Repository
+from backups.engine.chunker import Chunker, ChunkerParams
+from backups.tarstream import TarError, TarReader
 from infra import ssh
 from infra.objectstore import LocalStore
 
@@ -166,8 +172,8 @@ def test_vanished_file_is_a_warning(transport, tree, repo, monkeypatch):
     (tree / "z-last.txt").write_bytes(b"last\n")
     listed = sources._list_tree
 
-    def list_then_delete(*args):
-        entries = listed(*args)
+    def list_then_delete(*args, **kwargs):
+        entries = listed(*args, **kwargs)
         (tree / "vanishes.txt").unlink()  # between the listing and tar
         return entries
 
@@ -341,3 +347,91 @@ def test_unchanged_file_whose_blobs_are_gone_is_read_again(transport, tree, repo
         {"path": ".", "message": "1 unchanged files re-read: their blobs are gone"}
     ]
     assert_restores(repo, session.snapshot, tree)
+
+
+# -- the lean tar reader (backups/tarstream.py) ------------------------------------------------
+
+
+def _gnu_tar(folder: Path, names: list[bytes], *extra: str) -> bytes:
+    """What the backup's ``tar`` sends for ``names`` (relative to ``folder``)."""
+    argv = [*sources.TAR_CREATE, *extra, "-C", str(folder), "--files-from=-"]
+    done = subprocess.run(argv, input=b"".join(n + b"\0" for n in names), capture_output=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _short_reads(data: bytes, seed: int = 1):
+    """``read(n)`` over ``data`` returning pieces of random length, like an SSH channel."""
+    rnd, pos = random.Random(seed), 0
+
+    def read(n: int) -> bytes:
+        nonlocal pos
+        piece = data[pos : pos + min(n, rnd.randint(1, 70_000))]
+        pos += len(piece)
+        return piece
+
+    return read
+
+
+def _members(data: bytes) -> list[tuple[bytes, str, bytes, int]]:
+    reader, out = TarReader(_short_reads(data), bufsize=4096), []
+    while (member := reader.next()) is not None:
+        body = b""
+        if member.isreg():
+            chunker = Chunker(ChunkerParams(min_size=64 * 1024, avg_size=128 * 1024, max_size=MiB))
+            body = b"".join(chunker.chunks(reader))  # read() first, then readinto()
+        out.append((member.name, chr(member.type), body, member.mtime))
+    return out
+
+
+def test_tar_reader_reads_long_and_non_utf8_names_as_gnu_tar_writes_them(tmp_path):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    files = {
+        os.fsencode(LONG) + b".html": b"<p>long</p>" * 50,  # an "L" long-name header
+        b"caf\xe9 \n.txt": b"latin-1 name with a newline",  # not UTF-8
+        b"empty": b"",
+        b"big.bin": random.Random(3).randbytes(700_000),  # several chunks, padding
+    }
+    for name, data in files.items():
+        (folder / os.fsdecode(name)).write_bytes(data)
+        os.utime(folder / os.fsdecode(name), (0, 1_600_000_000))
+    (folder / "d").mkdir()
+    (folder / "link").symlink_to("big.bin")
+    got = _members(_gnu_tar(folder, [*files, b"d", b"link"]))
+    assert [(n, b, m) for n, t, b, m in got if t == "0"] == [
+        (name, data, 1_600_000_000) for name, data in files.items()
+    ]
+    assert [(n, t) for n, t, _b, _m in got if t != "0"] == [(b"d", "5"), (b"link", "2")]
+
+
+def test_tar_reader_reads_pax_headers(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("ø/" + "p" * 120)  # non-ASCII and long: a pax "path" record
+        info.size, info.mtime = 5, 1_700_000_000
+        tar.addfile(info, io.BytesIO(b"hello"))
+    got = _members(buf.getvalue())
+    assert got == [(("ø/" + "p" * 120).encode(), "0", b"hello", 1_700_000_000)]
+
+
+def test_tar_reader_refuses_sparse_members_and_broken_streams(tmp_path):
+    folder = tmp_path / "s"
+    folder.mkdir()
+    with open(folder / "sparse", "wb") as f:
+        f.truncate(4 * MiB)
+        f.seek(3 * MiB)
+        f.write(b"data")
+    with pytest.raises(TarError, match="sparse"):
+        _members(_gnu_tar(folder, [b"sparse"], "--sparse"))
+    (folder / "plain").write_bytes(b"x" * 5000)
+    whole = _gnu_tar(folder, [b"plain"])
+    with pytest.raises(TarError, match="in the middle of a member"):
+        _members(whole[:3000])  # cut inside the file
+    with pytest.raises(TarError, match="without its end-of-archive"):
+        _members(whole[: 512 + 5120])  # cut right after the member
+    damaged = bytearray(whole)
+    damaged[10] ^= 0x01  # a flipped bit in the header's name
+    with pytest.raises(TarError, match="checksum"):
+        _members(bytes(damaged))
+    assert _members(b"") == []  # no output at all: the command's status says why

@@ -112,6 +112,8 @@ class Lock:
         self.last_refresh = 0.0  # monotonic time of the last successful write
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._settling: threading.Thread | None = None
+        self._settle_error: RepositoryLocked | None = None
         self._mutex = threading.Lock()
 
     def _conflicts(self, ours: set[str]) -> list[LockInfo]:
@@ -139,29 +141,49 @@ class Lock:
         self.last_refresh = time.monotonic()
         return name
 
-    def acquire(self) -> Lock:
-        def refuse(conflicts):
-            who = ", ".join(
-                f"{'exclusive' if c.exclusive else 'shared'} lock {c.id[:12]} by "
-                f"{c.hostname} pid {c.pid} ({c.purpose}) since {utc_iso(c.created)}"
-                for c in conflicts
-            )
-            return RepositoryLocked(f"repository is locked: {who}")
-
+    def acquire(self, settle_in_background: bool = False) -> Lock:
+        """List, write ours, settle, list again (see the module's docstring). With
+        ``settle_in_background`` the settle wait and second listing run in a thread and the
+        caller may do read-only work meanwhile: it must call ``confirm()`` before it writes."""
         conflicts = self._conflicts(set())
         if conflicts:
-            raise refuse(conflicts)
+            raise _refusal(conflicts)
         self.id = self._write()
+        if settle_in_background:
+            self._settling = threading.Thread(
+                target=self._settle_quietly, name="havn-lock-settle", daemon=True
+            )
+            self._settling.start()
+        else:
+            self._settle()
+        self._thread = threading.Thread(target=self._refresher, name="havn-lock", daemon=True)
+        self._thread.start()
+        return self
+
+    def _settle(self) -> None:
         if self.repo.lock_settle:
             time.sleep(self.repo.lock_settle)
         conflicts = self._conflicts({self.id})
         if conflicts:
-            self.repo._delete(f"locks/{self.id}")
-            self.id = None
-            raise refuse(conflicts)
-        self._thread = threading.Thread(target=self._refresher, name="havn-lock", daemon=True)
-        self._thread.start()
-        return self
+            with self._mutex:
+                self.repo._delete(f"locks/{self.id}")
+                self.id = None
+            raise _refusal(conflicts)
+
+    def _settle_quietly(self) -> None:
+        try:
+            self._settle()
+        except RepositoryLocked as exc:
+            self._settle_error = exc
+        except Exception as exc:  # the store failed: not confirmed, so nothing may be written
+            self._settle_error = RepositoryLocked(f"could not confirm the lock: {exc!r}")
+
+    def confirm(self) -> None:
+        """Wait for a background settle; raise RepositoryLocked if the lock was withdrawn."""
+        if self._settling is not None:
+            self._settling.join()
+        if self._settle_error is not None:
+            raise self._settle_error
 
     def refresh(self) -> None:
         """Write a fresh lock object, then delete the previous one."""
@@ -191,6 +213,8 @@ class Lock:
 
     def release(self) -> None:
         self._stop.set()
+        if self._settling is not None:
+            self._settling.join()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)
         with self._mutex:
@@ -204,6 +228,15 @@ class Lock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _refusal(conflicts: list[LockInfo]) -> RepositoryLocked:
+    who = ", ".join(
+        f"{'exclusive' if c.exclusive else 'shared'} lock {c.id[:12]} by "
+        f"{c.hostname} pid {c.pid} ({c.purpose}) since {utc_iso(c.created)}"
+        for c in conflicts
+    )
+    return RepositoryLocked(f"repository is locked: {who}")
 
 
 def lock_repository(repo, exclusive: bool, purpose: str = "") -> Lock:

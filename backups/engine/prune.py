@@ -5,25 +5,56 @@ trees name). Sweep, pack by pack: no used blob -> delete; used share below ``rep
 a small pack, when there are several) -> copy its used blobs (still sealed) into new packs, then
 delete it; otherwise keep. Write order: new packs -> new index (kept + new packs) -> delete the old
 index files -> delete the packs. A crash at any point leaves every needed blob indexed and stored.
+
+Object lock (S3 retention on packs, index files and snapshots): an object still under retention
+cannot be deleted yet. It is kept and counted (``kept_by_lock``), never an error; a later forget or
+prune deletes it once its retention has ended. An index file that must be kept also keeps every
+pack it names, so no index on the store ever names a pack that is gone.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from infra.objectstore import ObjectLocked
 
 from .errors import PruneError
 from .index import PackRecord, list_index_files, read_index_files, write_index
 from .pack import PackBuilder, PackEntry, decode_blob, header_size, pack_key
 from .snapshot import parse_tree_lines
 
+log = logging.getLogger(__name__)
 
-def forget(repo, ids) -> list[str]:
+
+class Forgotten(list):
+    """The full ids of the snapshots deleted; ``kept_by_lock``: {id: retained until (or None)}
+    of those object lock keeps for now (a later forget deletes them)."""
+
+    def __init__(self, ids=(), kept_by_lock: dict[str, datetime | None] | None = None):
+        super().__init__(ids)
+        self.kept_by_lock = kept_by_lock or {}
+
+
+def forget(repo, ids) -> Forgotten:
     """Delete snapshot objects (by full id or unique prefix); returns the full ids deleted."""
+    out = Forgotten()
     with repo.lock(exclusive=False, purpose="forget"):
         full = [repo.load_snapshot(i).id for i in ids]
         for sid in full:
-            repo._delete(f"snapshots/{sid}")
-    return full
+            try:
+                repo._delete(f"snapshots/{sid}")
+            except ObjectLocked as exc:
+                out.kept_by_lock[sid] = exc.until
+                log.info("snapshot %s %s", sid[:12], _kept_text(exc.until))
+            else:
+                out.append(sid)
+    return out
+
+
+def _kept_text(until: datetime | None) -> str:
+    return f"kept until {until.isoformat() if until else 'an unknown date'} by object lock"
 
 
 @dataclass
@@ -41,6 +72,8 @@ class PrunePlan:
     bytes_used: int = 0
     bytes_freed: int = 0  # estimate: deleted packs + the unused part of repacked packs
     packs_written: list[str] = field(default_factory=list)  # filled by prune()
+    # Filled by prune(): objects (names below the repository) object lock keeps for now.
+    kept_by_lock: dict[str, datetime | None] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> tuple:
@@ -55,8 +88,16 @@ class PrunePlan:
             or self.packs_missing_unused
         )
 
+    @property
+    def kept_until(self) -> datetime | None:
+        """The latest retention date of the objects kept by object lock."""
+        return max((d for d in self.kept_by_lock.values() if d is not None), default=None)
+
     def summary(self) -> dict:
+        until = self.kept_until
         return {
+            "kept_by_lock": len(self.kept_by_lock),
+            "kept_until": until.isoformat() if until else None,
             "snapshots": len(self.snapshot_ids),
             "blobs_used": self.blobs_used,
             "packs_keep": len(self.packs_keep),
@@ -105,7 +146,7 @@ def plan_prune(repo, repack_threshold: float = 0.5, *, _locked: bool = False) ->
             if absent:
                 raise PruneError(f"snapshot {sid[:12]}: tree blob {absent[0].hex()} not indexed")
             used.update(snap.tree)
-            for entry in parse_tree_lines(view.read_blob(t) for t in snap.tree):
+            for entry in parse_tree_lines(view.read_blobs(snap.tree)):
                 for c in entry.content:
                     if c not in index:
                         missing.append(f"snapshot {sid[:12]} {entry.path}: blob {c.hex()}")
@@ -191,9 +232,27 @@ def prune(repo, plan: PrunePlan | None = None, *, dry_run=False, repack_threshol
         lock.check_held()
         write_index(repo, plan.keep_records + new_records)
         lock.check_held()
+        kept_index: dict[str, datetime | None] = {}
         for name in sorted(plan.index_files):
-            repo._delete(f"index/{name}")
+            try:
+                repo._delete(f"index/{name}")
+            except ObjectLocked as exc:
+                kept_index[name] = exc.until
+                plan.kept_by_lock[f"index/{name}"] = exc.until
         doomed = plan.packs_delete + list(plan.packs_repack) + plan.packs_unindexed
-        repo.store.delete_many([repo.prefix + pack_key(p) for p in doomed])
+        for _name, until, packs in _named_packs(repo, kept_index):
+            for p in set(doomed) & packs:  # a kept index file must not name a deleted pack
+                plan.kept_by_lock[pack_key(p)] = until
+            doomed = [p for p in doomed if p not in packs]
+        for exc in repo.store.delete_many([repo.prefix + pack_key(p) for p in doomed]):
+            plan.kept_by_lock[exc.key.removeprefix(repo.prefix)] = exc.until
+        if plan.kept_by_lock:
+            log.info("prune: %d objects %s", len(plan.kept_by_lock), _kept_text(plan.kept_until))
         repo.refresh_index(full=True)
         return plan
+
+
+def _named_packs(repo, index_files: dict[str, datetime | None]):
+    """(name, retained until, {pack ids}) of each index file."""
+    for name, packs in read_index_files(repo, list(index_files)):
+        yield name, index_files[name], {p.id for p in packs}

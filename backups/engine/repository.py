@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from infra.objectstore import ObjectNotFound, ObjectStore, TransientStoreError
 
@@ -28,6 +30,19 @@ from .snapshot import SOURCE_KINDS, Entry, Snapshot, decode_snapshot, parse_tree
 
 CONFIG_AAD = b"havn-config"
 FORMAT_VERSION = 1
+# Objects put under object-lock retention when the repository has a retention period: the data a
+# snapshot needs. Never the config, locks/ (they must be removable at once) or keys.
+RETAINED = ("packs/", "index/", "snapshots/")
+
+
+def default_retention() -> timedelta:
+    """``HAVN_BACKUP_RETENTION_LOCK_DAYS`` when Django's settings are configured, else none."""
+    try:
+        from django.conf import settings
+    except ImportError:  # the engine used without Django (the benchmark)
+        return timedelta(0)
+    days = getattr(settings, "HAVN_BACKUP_RETENTION_LOCK_DAYS", 0) if settings.configured else 0
+    return timedelta(days=days)
 
 
 class Repository:
@@ -50,6 +65,7 @@ class Repository:
         lock_stale_after: timedelta = timedelta(minutes=30),
         lock_refresh_interval: timedelta = timedelta(minutes=5),
         lock_settle: float = 0.2,
+        retention: timedelta | None = None,
         clock=None,
     ):
         prefix = prefix.strip("/")
@@ -65,6 +81,8 @@ class Repository:
         self.lock_stale_after = lock_stale_after
         self.lock_refresh_interval = lock_refresh_interval
         self.lock_settle = lock_settle
+        # Object-lock retention of packs, index files and snapshots (S3; ignored locally).
+        self.retention = default_retention() if retention is None else retention
         self.clock = clock or (lambda: datetime.now(UTC))
         self.config: dict | None = None
         self.index = Index()
@@ -85,8 +103,14 @@ class Repository:
                 time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _put(self, name: str, data: bytes) -> None:
-        self._retry(self.store.put, self.prefix + name, data)
+    def _put(self, name: str, data: bytes, *, sha256: bytes | None = None) -> None:
+        """Store an object; packs, index files and snapshots get ``retention`` (object lock)
+        from now on. ``sha256``: the data's digest, if known (a pack's name)."""
+        until = None
+        if self.retention > timedelta(0) and name.startswith(RETAINED):
+            until = datetime.now(UTC) + self.retention  # the real clock: the store checks it
+        key = self.prefix + name
+        self._retry(lambda: self.store.put(key, data, retain_until=until, sha256=sha256))
 
     def _get(self, name: str) -> bytes:
         return self._retry(self.store.get, self.prefix + name)
@@ -175,9 +199,12 @@ class Repository:
     def remove_stale_locks(self) -> list[str]:
         return remove_stale_locks(self)
 
-    def lock(self, exclusive: bool = False, purpose: str = "") -> Lock:
-        """Acquire a lock (raises RepositoryLocked); release it or use it as a context manager."""
-        return Lock(self, exclusive, purpose).acquire()
+    def lock(
+        self, exclusive: bool = False, purpose: str = "", *, settle_in_background: bool = False
+    ) -> Lock:
+        """Acquire a lock (raises RepositoryLocked); release it or use it as a context manager.
+        ``settle_in_background``: see Lock.acquire (call ``confirm()`` before writing)."""
+        return Lock(self, exclusive, purpose).acquire(settle_in_background)
 
     # -- reading --
 
@@ -215,7 +242,19 @@ class Repository:
         return decode_blob(self.keys, bid, sealed, loc.raw_length)
 
     def iter_tree(self, snapshot: Snapshot) -> Iterator[Entry]:
-        return parse_tree_lines(self.read_blob(t) for t in snapshot.tree)
+        return parse_tree_lines(self.read_blobs(snapshot.tree))
+
+    def read_blobs(self, ids, ahead: int = 8) -> Iterator[bytes]:
+        """``read_blob`` of each id, in order, with up to ``ahead`` fetches in flight (a tree's
+        blobs are many small ranged GETs: their latency, not their size, is the cost)."""
+        ids = iter(ids)
+        with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="havn-read") as pool:
+            queued = deque(pool.submit(self.read_blob, bid) for bid in islice(ids, 2 * ahead))
+            while queued:
+                data = queued.popleft().result()
+                for bid in islice(ids, 1):
+                    queued.append(pool.submit(self.read_blob, bid))
+                yield data
 
     def tree_dict(self, snapshot: Snapshot) -> dict[str, Entry]:
         """path -> entry, for comparing tonight's listing with the parent snapshot."""

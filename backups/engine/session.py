@@ -1,4 +1,9 @@
-"""The backup writer: chunk -> dedup -> compress+seal (worker threads) -> packs (uploader threads).
+"""The backup writer: chunk (caller's thread) -> blob id, dedup, compress+seal (worker threads)
+-> packs (uploader threads).
+
+Blob ids are computed by the workers, so a file's entry is complete only when its chunks have been
+hashed; entries wait in a queue in the caller's order and go into the tree in that order (the tree
+does not depend on the thread timing).
 
 Order of writes: packs, then an index file after every ``index_every`` packs (so the packs of an
 interrupted run are indexed and reused by the next run), then the last index file, then the
@@ -11,10 +16,11 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 
 from .chunker import Chunker
 from .crypto import blob_id
-from .errors import EngineError
+from .errors import EngineError, RepositoryLocked
 from .index import PackRecord, write_index
 from .pack import DATA, TREE, PackBuilder, encode_blob, pack_key
 from .snapshot import Entry, Snapshot, encode_snapshot
@@ -60,7 +66,10 @@ class BackupSession:
     def __enter__(self) -> BackupSession:
         repo = self.repo
         kind, sid = self.source["kind"], self.source["id"]
-        self._lock = repo.lock(exclusive=False, purpose=f"backup {kind} {sid}")
+        # The lock's settle wait runs beside the caller's read-only work (the parent tree, the
+        # listing); the uploaders and the commit confirm it before anything is written.
+        purpose = f"backup {kind} {sid}"
+        self._lock = repo.lock(exclusive=False, purpose=purpose, settle_in_background=True)
         try:
             repo.refresh_index()
         except BaseException:
@@ -73,10 +82,15 @@ class BackupSession:
         self._tree = Chunker(repo.tree_chunker_params).feeder()
         self._tree_ids: list[bytes] = []
         self._known: set[bytes] = set()  # new blobs not yet in an uploaded pack
+        self._pending: deque[_Pending] = deque()  # entries not yet in the tree, in order
+        self._resolved = threading.Condition()  # a worker filled a pending entry's last id
         self._work: queue.Queue = queue.Queue(maxsize=2 * repo.workers)
         self._uploads: queue.Queue = queue.Queue(maxsize=1)
         self._pack = PackBuilder()
         self._pack_mutex = threading.Lock()
+        self._seq = 0  # chunks handed to the workers
+        self._next_seq = 1  # the next chunk to go into the pack
+        self._sealed: dict[int, tuple | None] = {}  # sealed out of order, waiting for their turn
         self._mutex = threading.Lock()
         self._unindexed: list[PackRecord] = []
         self.index_files: list[str] = []
@@ -120,20 +134,25 @@ class BackupSession:
 
     def add_file(self, entry, stream) -> Entry:
         """Read ``stream`` to its end, storing the content blobs that are new; returns the entry
-        (``entry.size`` None = not known in advance; otherwise a different length is warned)."""
+        (``entry.size`` None = not known in advance; otherwise a different length is warned).
+        The workers fill ``entry.content`` as they hash the chunks: it is complete at commit."""
         entry = Entry.coerce(entry, "file")
-        ids, size = [], 0
+        entry.content = ids = []
+        pending = _Pending(entry)
+        size = 0
         for chunk in self._chunker.chunks(stream):
-            ids.append(self._store_blob(chunk, DATA))
+            ids.append(None)  # the worker puts the id here
+            self._queue(pending, len(ids) - 1, DATA, chunk)
             size += len(chunk)
             self.bytes_read += len(chunk)
             self._tick()
         if entry.size is not None and size != entry.size:  # None: unknown (a dump)
             self.warn(entry.path, f"size changed while reading: {entry.size} -> {size}", False)
         entry.size = size
-        entry.content = ids
         self.files += 1
-        self._add_entry(entry)
+        with self._resolved:
+            pending.chunks = len(ids)
+        self._add_entry(entry, pending)
         return entry
 
     def reuse_file(self, entry, parent_entry) -> bool:
@@ -175,22 +194,52 @@ class BackupSession:
 
     # -- internals: main thread --
 
-    def _add_entry(self, entry: Entry) -> None:
+    def _add_entry(self, entry: Entry, pending: _Pending | None = None) -> None:
         self.bytes_total += entry.size if entry.type == "file" else 0
-        for chunk in self._tree.feed(entry.to_line()):
-            self._tree_ids.append(self._store_blob(chunk, TREE))
+        if pending is not None or self._pending:
+            self._pending.append(pending or _Pending(entry, 0))
+            self._flush_pending()
+        else:
+            self._add_line(entry)
         self._tick()
 
-    def _store_blob(self, data: bytes, type_: int) -> bytes:
+    def _add_line(self, entry: Entry) -> None:
+        for chunk in self._tree.feed(entry.to_line()):
+            self._tree_ids.append(self._store_tree_blob(chunk))
+
+    def _flush_pending(self, wait: bool = False) -> None:
+        """Put the entries whose ids are all known into the tree, in order; ``wait``: all."""
+        pending = self._pending
+        while pending:
+            if not pending[0].complete:
+                if not wait:
+                    return
+                with self._resolved:
+                    self._resolved.wait_for(lambda: pending[0].complete, timeout=0.2)
+                self._raise_failure()
+                continue
+            self._add_line(pending.popleft().entry)
+
+    def _is_new(self, bid: bytes, size: int) -> bool:
+        """Claim ``bid`` for this session unless it is stored or claimed already."""
+        with self._mutex:  # uploaders add to the index, then discard from _known, under it
+            if bid in self._known or bid in self.repo.index:
+                return False
+            self._known.add(bid)
+            self.blobs_new += 1
+            self.bytes_new += size
+            return True
+
+    def _store_tree_blob(self, data: bytes) -> bytes:
         bid = blob_id(self.repo.keys, data)
-        # _known before the index: uploaders add to the index first, then discard from _known.
-        if bid in self._known or bid in self.repo.index:
-            return bid
-        self._known.add(bid)
-        self.blobs_new += 1
-        self.bytes_new += len(data)
-        self._put(self._work, (bid, type_, data))
+        if self._is_new(bid, len(data)):
+            self._queue(None, bid, TREE, data)
         return bid
+
+    def _queue(self, pending, slot, type_: int, data: bytes) -> None:
+        """Hand a chunk to the workers, numbered: packs get the blobs in this order."""
+        self._seq += 1
+        self._put(self._work, (self._seq, pending, slot, type_, data))
 
     def _tick(self) -> None:
         if self.progress is None:
@@ -210,12 +259,16 @@ class BackupSession:
                 continue
 
     def _raise_failure(self) -> None:
+        if isinstance(self._failure, RepositoryLocked):  # the lock was withdrawn while settling
+            raise self._failure
         if self._failure is not None:
             raise EngineError(f"backup pipeline failed: {self._failure!r}") from self._failure
 
     def _commit(self) -> None:
+        self._lock.confirm()
+        self._flush_pending(wait=True)
         for chunk in self._tree.finish():
-            self._tree_ids.append(self._store_blob(chunk, TREE))
+            self._tree_ids.append(self._store_tree_blob(chunk))
         self._stop(abort=False)
         self._raise_failure()
         self._lock.check_held()
@@ -296,25 +349,42 @@ class BackupSession:
 
     def _worker(self) -> None:
         keys, pack_size = self.repo.keys, self.repo.pack_size
-        for bid, type_, data in self._items(self._work, self._inputs_done):
+        for seq, pending, slot, type_, data in self._items(self._work, self._inputs_done):
             if self._abort.is_set():
                 continue
-            sealed = encode_blob(keys, bid, data)
-            with self._pack_mutex:
-                self._pack.add(bid, type_, sealed, len(data))
-                full = None
-                if self._pack.size >= pack_size:
-                    full, self._pack = self._pack, PackBuilder()
-            if full is not None:
-                self._put(self._uploads, full)
+            if pending is None:  # a tree blob, hashed and claimed by the caller's thread
+                bid, new = slot, True
+            else:  # hashlib releases the GIL: ids are computed on both cores
+                bid = blob_id(keys, data)
+                pending.entry.content[slot] = bid
+                new = self._is_new(bid, len(data))
+                with self._resolved:
+                    pending.hashed += 1
+                    if pending.complete:
+                        self._resolved.notify()
+            blob = (bid, type_, encode_blob(keys, bid, data), len(data)) if new else None
+            full = []
+            with self._pack_mutex:  # into the pack in the caller's order, whoever sealed first
+                self._sealed[seq] = blob
+                while self._next_seq in self._sealed:
+                    blob = self._sealed.pop(self._next_seq)
+                    self._next_seq += 1
+                    if blob is not None:
+                        self._pack.add(*blob)
+                        if self._pack.size >= pack_size:
+                            full.append(self._pack)
+                            self._pack = PackBuilder()
+            for pack in full:
+                self._put(self._uploads, pack)
 
     def _uploader(self) -> None:
         repo = self.repo
         for builder in self._items(self._uploads, self._packs_done):
             if self._abort.is_set():
                 continue
+            self._lock.confirm()  # nothing is written under a lock that is not confirmed
             pack_id, data, entries = builder.finish(repo.keys)
-            repo._put(pack_key(pack_id), data)
+            repo._put(pack_key(pack_id), data, sha256=bytes.fromhex(pack_id))
             record = PackRecord(pack_id, len(data), entries)
             with self._mutex:
                 repo.index.add_pack(record)
@@ -341,3 +411,17 @@ class BackupSession:
         with self._mutex:
             self.repo.index.files.update(names)
             self.index_files += names
+
+
+class _Pending:
+    """An entry waiting for its blob ids: ``chunks`` is set (under the session's ``_resolved``
+    lock) when the caller has read the whole file, ``hashed`` counts the ids the workers put."""
+
+    __slots__ = ("entry", "chunks", "hashed")
+
+    def __init__(self, entry: Entry, chunks: int | None = None):
+        self.entry, self.chunks, self.hashed = entry, chunks, 0
+
+    @property
+    def complete(self) -> bool:
+        return self.chunks is not None and self.hashed == self.chunks
