@@ -111,6 +111,28 @@ def maildir_path(profile: str, root: str, address: str) -> str:
     return posixpath.join(base, domain, local, "Maildir")
 
 
+# What Havn writes per customer on a server, rebuilt from the database by the agent: left out of
+# the server's configuration backup, so that the provider's repository holds no customer data.
+SERVER_CONFIG_EXCLUDE = {
+    "sandbox": ("webhotels", "databases", "mail", "certs"),
+    "debian": (
+        "nginx/sites-available/havn-*",
+        "nginx/sites-enabled/havn-*",
+        "php/*/fpm/pool.d/havn-*",
+        "postfix/havn",
+        "dovecot/havn-passwd*",
+        "ssl/havn",
+    ),
+}
+
+
+def server_config(profile: str, root: str) -> tuple[str, tuple[str, ...]]:
+    """The server's own configuration and what to leave out of it: ``/etc`` (debian), or the
+    sandbox's root folder, without the per-customer files of ``SERVER_CONFIG_EXCLUDE``."""
+    path = root if profile == "sandbox" else "/etc"
+    return path, SERVER_CONFIG_EXCLUDE[profile]
+
+
 @dataclass(frozen=True)
 class DumpSpec:
     name: str  # the file entry in the snapshot
@@ -443,13 +465,21 @@ def parse_listing(stream_read, root: str) -> Iterator[Entry]:
         raise SourceError(f"listing of {root} is empty (is it a directory?)")
 
 
-def _list_tree(runner: _Runner, root: str, warn, meanwhile=None) -> list[Entry]:
+def _list_tree(
+    runner: _Runner, root: str, warn, meanwhile=None, exclude: Sequence[str] = ()
+) -> list[Entry]:
     """The tree below ``root`` (one file system, -xdev), sorted by path; problems -> ``warn``.
-    ``meanwhile()`` runs after ``find`` has been started, while it walks the tree."""
+    ``meanwhile()`` runs after ``find`` has been started, while it walks the tree. ``exclude``:
+    patterns relative to ``root`` (``find -path`` globs) that are left out with all below them."""
+    pruned = []
+    for pattern in exclude:
+        pruned += ["-o"] if pruned else []
+        pruned += ["-path", posixpath.join(root, pattern)]
     argv = [
         "find",
         root,
         "-xdev",
+        *(["(", *pruned, ")", "-prune", "-o"] if pruned else []),
         "(",
         "-type",
         "f",
@@ -631,6 +661,7 @@ def backup_tree(
     client: ssh.SshClient | None = None,
     pool: ssh.SshPool | None = None,
     timeout: float | None = None,
+    exclude: Sequence[str] = (),
 ) -> SourceSummary:
     """Back up the tree below ``root_path`` (a webhotel home, a Maildir) into ``session``.
 
@@ -638,6 +669,7 @@ def backup_tree(
     ``client``; with neither, ``root_path`` is a local folder (the local transport).
     ``parent_entries``: the parent snapshot's entries (``repo.iter_tree(parent)`` or
     ``repo.tree_dict(parent)``). ``timeout``: the longest wait for output of one command.
+    ``exclude``: ``find -path`` globs relative to ``root_path`` left out with all below them.
     Files that vanish or cannot be read become warnings (``session.warn``); a listing or tar
     that fails as a whole raises SourceError (or an ``ssh`` error), failing the session.
     """
@@ -651,7 +683,7 @@ def backup_tree(
     with ExitStack() as stack:
         runner = _Runner(stack, target, client, pool, timeout)
         started = time.monotonic()
-        entries = _list_tree(runner, root_path, tree.warn, meanwhile=read_parent)
+        entries = _list_tree(runner, root_path, tree.warn, meanwhile=read_parent, exclude=exclude)
         summary.list_seconds = round(time.monotonic() - started, 3)
         changed = [e for e in entries if e.type == "file" and not _unchanged(e, old.get(e.path))]
         changed_paths = {e.path for e in changed}
@@ -763,6 +795,7 @@ __all__ = [
     "find_problems",
     "maildir_path",
     "parse_listing",
+    "server_config",
     "tar_problems",
     "unquote",
     "webhotel_path",

@@ -1,6 +1,7 @@
 """Nightly runs end to end: hosting on the sshd sandbox → backups into S3 (the moto server)."""
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -27,7 +28,7 @@ def run_all(night=NIGHT) -> list[BackupRun]:
 def test_a_night_backs_up_every_item_and_the_store_reads_back(s3_store, hosted, customer_a):
     webhotel, home = hosted
     done = run_all()
-    assert sorted(run.kind for run in done) == ["database", "mailbox", "webhotel"]
+    assert sorted(run.kind for run in done) == ["database", "mailbox", "server", "webhotel"]
     assert {run.status for run in done} == {"done"}
     web = next(run for run in done if run.kind == "webhotel")
     # 100 pages, the photo, the default index.html and the agent's webhotel.json
@@ -41,6 +42,23 @@ def test_a_night_backs_up_every_item_and_the_store_reads_back(s3_store, hosted, 
     assert any(key.startswith(f"customers/{customer_a.uuid}/packs/") for key in keys)
     assert any(key.startswith("keys/") for key in keys)
     assert RepositoryKey.objects.get(customer=customer_a).wrapped.startswith("k1:")
+
+
+def test_the_server_configuration_goes_to_the_provider_repository_without_customer_data(
+    s3_store, hosted, sandbox_server
+):
+    (Path(sandbox_server.root) / "etc").mkdir()
+    (Path(sandbox_server.root) / "etc" / "havn.conf").write_text("workers = 4\n")
+    [server_run] = [run for run in run_all() if run.kind == "server"]
+    assert (server_run.customer, server_run.item_id) == (None, sandbox_server.pk)
+    assert Snapshot.objects.get(snapshot_id=server_run.snapshot_id).customer is None
+    provider = open_repository(None)
+    snapshot = provider.load_snapshot(server_run.snapshot_id)
+    paths = {entry.path for entry in provider.iter_tree(snapshot)}
+    assert "etc/havn.conf" in paths
+    # Webhotels, databases, mail and certificates are the customers': rebuilt from the database.
+    assert not {p.split("/")[0] for p in paths} & {"webhotels", "databases", "mail", "certs"}
+    assert b"".join(provider.read_file(snapshot, "etc/havn.conf")) == b"workers = 4\n"
 
 
 def test_a_one_percent_night_reads_only_what_changed(s3_store, hosted):
@@ -59,7 +77,7 @@ def test_a_run_happens_once_per_item_and_night(s3_store, hosted):
     assert runs.plan_night(NIGHT) == []  # all done: nothing is queued again
     run = BackupRun.objects.first()
     assert runs.execute(run.pk) == "skipped"
-    assert BackupRun.objects.filter(night=NIGHT).count() == 3
+    assert BackupRun.objects.filter(night=NIGHT).count() == 4  # 3 items and the server
 
 
 def test_planning_follows_the_policy_window(s3_store, hosted):
@@ -67,7 +85,7 @@ def test_planning_follows_the_policy_window(s3_store, hosted):
     day_time = timezone.make_aware(timezone.datetime(2026, 11, 21, 14, 0))
     assert runs.plan_night(now=day_time) == []
     planned = runs.plan_night(now=night_time)
-    assert len(planned) == 3 and {run.night for run in planned} == {date(2026, 11, 20)}
+    assert len(planned) == 4 and {run.night for run in planned} == {date(2026, 11, 20)}
 
 
 def test_an_unreachable_server_is_retried_and_a_missed_window_is_reported(
@@ -84,7 +102,7 @@ def test_an_unreachable_server_is_retried_and_a_missed_window_is_reported(
         sshd.start()
     assert not Snapshot.objects.exists()
     later = timezone.make_aware(timezone.datetime(2026, 11, 23, 9, 0))
-    assert runs.report_problems(now=later) == 3
+    assert runs.report_problems(now=later) == 4  # 3 items and the server's configuration
     assert "missed" in BackupRun.objects.get(pk=web.pk).error
     assert staff_admin.email in mail.outbox[0].to
     assert runs.report_problems(now=later) == 0  # reported once

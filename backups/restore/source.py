@@ -1,6 +1,7 @@
 """Reading what a restore needs from the repository: a check before anything is written (every
 content blob indexed, lengths adding up, every pack present at its indexed size), blobs read
-ahead in order by a few threads, and whole files spooled before they are sent."""
+ahead in order by a few threads (neighbouring blobs of a pack in one ranged GET), and whole
+files spooled before they are sent."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
 from backups.engine import BlobNotFound, Entry, IntegrityError
-from backups.engine.pack import pack_key
+from backups.engine.index import BlobLocation
+from backups.engine.pack import decode_blob, pack_key
+from infra.objectstore import ObjectNotFound
 
 from .errors import RestoreSourceDamaged
 
 MiB = 1024 * 1024
-READERS = 4  # blob reads in flight (object-store latency dominates)
+READERS = 4  # span reads in flight (object-store latency dominates)
 READ_AHEAD = 64 * MiB  # plaintext bytes read ahead at most
+SPAN = 8 * MiB  # sealed bytes of neighbouring blobs fetched with one ranged GET at most
+SPAN_GAP = 256 * 1024  # bytes of other blobs a span may read past (and drop) between two
 SPOOL_IN_MEMORY = 32 * MiB  # a file larger than this is spooled to a temporary file
 PIECE = 256 * 1024
 
@@ -61,37 +67,105 @@ def check_blobs(repo, snapshot, entries: list[Entry]) -> None:
         raise RestoreSourceDamaged(snapshot.id, first_user[pack], detail)
 
 
+@dataclass
+class _Span:
+    """Neighbouring blobs of one pack, fetched with one ranged GET (``pack`` None: blobs
+    missing from the index)."""
+
+    pack: str | None
+    start: int
+    end: int
+    blobs: list[tuple[bytes, BlobLocation | None]]
+    raw: int  # plaintext bytes
+
+
+def spans(index, ids) -> Iterator[_Span]:
+    """The blob ids in order, grouped into spans: a blob joins the previous one's span when it
+    lies in the same pack at most SPAN_GAP bytes after it and the span stays within SPAN."""
+    span = None
+    for bid in ids:
+        loc = index.lookup(bid)
+        if (
+            span is not None
+            and loc is not None
+            and loc.pack_id == span.pack
+            and 0 <= loc.offset - span.end <= SPAN_GAP
+            and loc.offset + loc.length - span.start <= SPAN
+        ):
+            span.blobs.append((bid, loc))
+            span.end = loc.offset + loc.length
+            span.raw += loc.raw_length
+            continue
+        if span is not None:
+            yield span
+        if loc is None:
+            span = _Span(None, 0, 0, [(bid, None)], 0)
+        else:
+            span = _Span(loc.pack_id, loc.offset, loc.offset + loc.length, [(bid, loc)], 0)
+            span.raw = loc.raw_length
+    if span is not None:
+        yield span
+
+
+def read_span(repo, span: _Span) -> list:
+    """The plaintext of each blob of ``span``, or the BlobNotFound / IntegrityError that
+    reading it raised (blobs before a damaged one are still good)."""
+    if span.pack is None:
+        return [BlobNotFound(f"blob {bid.hex()} is not in the index") for bid, _ in span.blobs]
+    try:
+        data = repo._get_range(pack_key(span.pack), span.start, span.end - span.start)
+    except ObjectNotFound:
+        return [
+            BlobNotFound(f"pack {span.pack} of blob {bid.hex()} is missing")
+            for bid, _ in span.blobs
+        ]
+    view = memoryview(data)
+    out: list = []
+    for bid, loc in span.blobs:
+        sealed = view[loc.offset - span.start : loc.offset - span.start + loc.length]
+        if len(sealed) != loc.length:
+            out.append(IntegrityError(f"pack {span.pack} is truncated"))
+            continue
+        try:
+            out.append(decode_blob(repo.keys, bid, sealed, loc.raw_length))
+        except IntegrityError as exc:
+            out.append(exc)
+    return out
+
+
 class BlobReader:
     """The content blobs of ``entries``' files, in order: ``next()`` returns the next one's
-    plaintext (authenticated by the engine), raising its BlobNotFound or IntegrityError."""
+    plaintext (authenticated by the engine), raising its BlobNotFound or IntegrityError.
+    Neighbouring blobs of a pack come in one ranged GET (spans), a few spans in flight."""
 
     def __init__(self, repo, entries: list[Entry], readers: int = READERS):
         self._repo = repo
-        index = repo.index
-        self._todo = (
-            (bid, loc.raw_length if (loc := index.lookup(bid)) else 0)
-            for e in entries
-            if e.type == "file"
-            for bid in e.content
-        )
+        ids = (bid for e in entries if e.type == "file" for bid in e.content)
+        self._todo = spans(repo.index, ids)
         self._pool = ThreadPoolExecutor(readers, thread_name_prefix="havn-restore-read")
-        self._ahead: deque = deque()
+        self._ahead: deque = deque()  # (future of read_span, plaintext bytes)
         self._ahead_bytes = 0
+        self._current: deque = deque()  # what is left of the span being handed out
 
     def _fill(self) -> None:
         while len(self._ahead) < 1024 and (self._ahead_bytes < READ_AHEAD or not self._ahead):
-            item = next(self._todo, None)
-            if item is None:
+            span = next(self._todo, None)
+            if span is None:
                 return
-            bid, size = item
-            self._ahead.append((self._pool.submit(self._repo.read_blob, bid), size))
-            self._ahead_bytes += size
+            self._ahead.append((self._pool.submit(read_span, self._repo, span), span.raw))
+            self._ahead_bytes += span.raw
 
     def next(self) -> bytes:
-        self._fill()
-        future, size = self._ahead.popleft()
-        self._ahead_bytes -= size
-        return future.result()
+        if not self._current:
+            self._fill()
+            future, size = self._ahead.popleft()
+            self._ahead_bytes -= size
+            self._current = deque(future.result())
+            self._fill()  # the next spans are fetched while this one is handed out
+        item = self._current.popleft()
+        if isinstance(item, Exception):
+            raise item
+        return item
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

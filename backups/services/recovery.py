@@ -54,7 +54,7 @@ def start_recovery(
         raise ValidationError(
             {"waive_reason": _("Write why the fees are waived (at least 10 characters).")}
         )
-    items = list(live_items(server))
+    items = list(live_items(server, configuration=False))
     if not items:
         raise ValidationError({"server": _("Nothing on this server is backed up.")})
     with transaction.atomic():

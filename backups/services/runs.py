@@ -43,6 +43,9 @@ class Item:
 
 
 def item_of(kind: str, item_id: int) -> Item | None:
+    if kind == ItemKind.SERVER:  # the server's own configuration, in the provider's repository
+        row = Server.objects.filter(pk=item_id).first()
+        return row and Item(kind, row, None, row, row.name)
     if kind == ItemKind.WEBHOTEL:
         row = Webhotel.objects.select_related("customer", "server").filter(pk=item_id).first()
         return row and Item(kind, row, row.customer, row.server, row.primary_domain)
@@ -71,8 +74,9 @@ def item_of(kind: str, item_id: int) -> Item | None:
     raise ValueError(f"unknown item kind {kind!r}")
 
 
-def live_items(server: Server | None = None):
-    """Every item that is backed up: live webhotels, databases and mailboxes."""
+def live_items(server: Server | None = None, *, configuration: bool = True):
+    """Every item that is backed up: live webhotels, databases and mailboxes, and (unless
+    ``configuration`` is False) the configuration of every active server."""
     webhotels = Webhotel.objects.filter(status__in=LIVE).select_related("customer", "server")
     databases = Database.objects.filter(status__in=LIVE).select_related(
         "webhotel__customer", "webhotel__server"
@@ -96,6 +100,10 @@ def live_items(server: Server | None = None):
             m.mail_domain.webhotel.server,
             m.address,
         )
+    if configuration:
+        servers = Server.objects.filter(status=Server.Status.ACTIVE)
+        for s in servers.filter(pk=server.pk) if server is not None else servers:
+            yield Item(ItemKind.SERVER, s, None, s, s.name)
 
 
 def policy_for(item: Item) -> BackupPolicy:
@@ -207,6 +215,13 @@ def _back_up(session, repo, item: Item, parent) -> None:
     server = item.server
     target = ssh_target(server) if server.transport == Server.Transport.SSH else None
     root = server.root if server.profile == Server.Profile.SANDBOX else "/"
+    if item.kind == ItemKind.SERVER:
+        path, exclude = sources.server_config(server.profile, root)
+        parent_entries = repo.iter_tree(parent) if parent is not None else None
+        sources.backup_tree(
+            session, root_path=path, target=target, parent_entries=parent_entries, exclude=exclude
+        )
+        return
     if item.kind == ItemKind.DATABASE:
         spec = sources.dump_spec(server.profile, root, item.row.engine, item.row.name)
         sources.backup_dump(
