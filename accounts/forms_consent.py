@@ -59,3 +59,12 @@ class CloseRequestForm(forms.Form):
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class DpaPublishForm(forms.Form):
+    version = forms.CharField(
+        label=_("Version"), max_length=20, help_text=_("For example 2.0. Each label once.")
+    )
+    text = forms.CharField(
+        label=_("Text of the agreement"), widget=forms.Textarea(attrs={"rows": 20})
+    )

@@ -96,6 +96,7 @@ urlpatterns = [
         views_consent.staff_data_request_close_view,
         name="staff_data_request_close",
     ),
+    path("staff/dpa/", views_consent.staff_dpa_view, name="staff_dpa"),
     path("payments/local/<str:token>/", views_billing.payment_local_view, name="payment_local"),
     path("payments/callback/", views_billing.payment_callback_view, name="payment_callback"),
     path("staff/customers/", views.staff_customers_view, name="staff_customers"),

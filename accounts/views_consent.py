@@ -1,11 +1,12 @@
 """Panel pages for the customer's say over their data: support-access grants, restriction,
-consent, data-subject requests and the DPA; and the staff queue of requests. Reads go through
-visible_to, writes through ``accounts.consent``."""
+consent, data-subject requests and the DPA; and the staff pages: the queue of requests and the
+DPA versions. Reads go through visible_to, writes through ``accounts.consent``."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -15,6 +16,7 @@ from accounts.actor import Actor
 from accounts.forms_consent import (
     CloseRequestForm,
     DataRequestForm,
+    DpaPublishForm,
     RestrictionForm,
     SupportGrantForm,
 )
@@ -261,3 +263,47 @@ def staff_data_request_close_view(request, request_id):
         else:
             messages.success(request, _("The request is closed."))
     return redirect("accounts:staff_data_requests")
+
+
+# --- Staff: the versions of the data-processing agreement -----------------------------------------
+
+
+@login_required
+def staff_dpa_view(request):
+    """Every DPA version, newest first, with how many customers accepted it; and the form to
+    publish a new version, which every customer is then asked to accept."""
+    actor = Actor.from_request(request)
+    require(actor, "dpa.publish")
+    form = DpaPublishForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            published = consent.publish_dpa(actor, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Version %(version)s is published; customers are asked to accept it.")
+                % {"version": published.version},
+            )
+            return redirect("accounts:staff_dpa")
+    current = consent.current_dpa()
+    accepted = dict(
+        DpaAcceptance.objects.visible_to(request.user)
+        .values_list("version")
+        .annotate(customers=Count("customer", distinct=True))
+        .order_by()
+    )
+    versions = [
+        {"dpa": version, "accepted": accepted.get(version.pk, 0)}
+        for version in DpaVersion.objects.all()
+    ]
+    return render(
+        request,
+        "accounts/staff_dpa.html",
+        {
+            "form": form,
+            "versions": versions,
+            "current": current,
+        },
+    )

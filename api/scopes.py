@@ -37,10 +37,12 @@ FAMILIES: dict[str, str] = {
     "invoices": Scope.BILLING,
     # privacy
     "exports": Scope.PRIVACY,
+    "content-exports": Scope.PRIVACY,
     "closures": Scope.PRIVACY,
     "erasure-receipts": Scope.PRIVACY,
     "support-grants": Scope.PRIVACY,
     "consents": Scope.PRIVACY,
+    "processing-restrictions": Scope.PRIVACY,
     "data-requests": Scope.PRIVACY,
     "dpa": Scope.PRIVACY,
     "dpa-acceptances": Scope.PRIVACY,

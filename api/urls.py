@@ -2,7 +2,17 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from rest_framework.routers import SimpleRouter
 
-from api.views import accounts, backups, billing, consent, hosting, privacy, restores, webhooks
+from api.views import (
+    accounts,
+    backups,
+    billing,
+    consent,
+    content,
+    hosting,
+    privacy,
+    restores,
+    webhooks,
+)
 
 router = SimpleRouter(trailing_slash=False)
 router.register("customers", accounts.CustomerViewSet, basename="customer")
@@ -27,11 +37,15 @@ router.register("backup-runs", backups.BackupRunViewSet, basename="backuprun")
 router.register("invoices", billing.InvoiceViewSet, basename="invoice")
 router.register("restore-orders", restores.RestoreOrderViewSet, basename="restoreorder")
 router.register("exports", privacy.DataExportViewSet, basename="dataexport")
+router.register("content-exports", content.ContentExportViewSet, basename="contentexport")
 router.register("closures", privacy.ClosureViewSet, basename="closure")
 router.register("erasure-receipts", privacy.ErasureReceiptViewSet, basename="erasurereceipt")
 router.register("webhooks", webhooks.WebhookViewSet, basename="webhook")
 router.register("support-grants", consent.SupportGrantViewSet, basename="supportgrant")
 router.register("consents", consent.ConsentViewSet, basename="consent")
+router.register(
+    "processing-restrictions", consent.RestrictionViewSet, basename="processingrestriction"
+)
 router.register("data-requests", consent.DataRequestViewSet, basename="datarequest")
 router.register("dpa-acceptances", consent.DpaAcceptanceViewSet, basename="dpaacceptance")
 

@@ -9,6 +9,7 @@ from datetime import time
 
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Customer, RestoreScope, User
@@ -358,3 +359,49 @@ class RestoreClaim(models.Model):
 
     def __str__(self):
         return f"claim of restore item {self.item_id}"
+
+
+class ContentExport(models.Model):
+    """One free download of a customer's content as it is on the live servers (webhotel files,
+    mailboxes, database dumps): a tar.zst built in the background, kept in the object store and
+    downloadable for ``HAVN_EXPORT_LINK_DAYS`` days (docs/privacy.md)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Being built")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="content_exports")
+    requested_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    object_key = models.CharField(max_length=200, blank=True)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    items = models.JSONField(default=list, blank=True)  # [{"kind", "name", "folder"}]
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(_("ready"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("link valid until"), null=True, blank=True)
+
+    customer_path = "customer"
+    objects = CustomerOwnedManager()
+
+    class Meta:
+        verbose_name = _("content export")
+        verbose_name_plural = _("content exports")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"content export {self.uuid} ({self.status})"
+
+    def downloadable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.status == self.Status.READY and bool(self.expires_at and self.expires_at > now)

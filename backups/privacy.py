@@ -20,6 +20,7 @@ from accounts.privacy.registry import Category, register
 from backups.models import (
     BackupPolicy,
     BackupRun,
+    ContentExport,
     RepositoryKey,
     RestoreClaim,
     RestoreItem,
@@ -189,5 +190,42 @@ register(
         export=export_restores,
         erase=erase_restores,
         erase_order=32,
+    )
+)
+
+
+# --- content exports ------------------------------------------------------------------------------
+
+
+def export_content_exports(customer: Customer) -> list[dict]:
+    """What was downloaded and when; the archives themselves are the customer's content."""
+    return list(
+        ContentExport.objects.filter(customer=customer).values(
+            "uuid", "status", "created_at", "ready_at", "expires_at", "size", "sha256", "items"
+        )
+    )
+
+
+def erase_content_exports(customer: Customer, purge) -> None:
+    store = objectstore.default_store()
+    for info in list(store.list(f"exports/{customer.uuid}/content-")):
+        store.delete(info.key)
+    ContentExport.objects.filter(customer=customer).delete()
+
+
+register(
+    Category(
+        key="backups.content_exports",
+        label=_("Content exports"),
+        purpose=_(
+            "Let the customer download their website files, mailboxes and databases before leaving."
+        ),
+        legal_basis=CONTRACT,
+        retention=_("The archive for 7 days; the record until the purge."),
+        models=(ContentExport,),
+        stores=("object-store",),
+        export=export_content_exports,
+        erase=erase_content_exports,
+        erase_order=44,
     )
 )

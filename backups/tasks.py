@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from backups.models import BackupRun
-from backups.services import restores, runs
+from backups.services import content_export, restores, runs
 
 
 @shared_task(bind=True, max_retries=30)
@@ -38,5 +38,12 @@ def run_restore_item(item_id: int) -> str:
 
 @shared_task
 def sweep_restores() -> int:
-    """Hourly: fail restore items whose worker died, and delete archives whose time is up."""
-    return restores.fail_stale() + restores.expire_archives()
+    """Hourly: fail restore items and content exports whose worker died, and delete archives
+    (restores and content exports) whose time is up."""
+    return restores.fail_stale() + restores.expire_archives() + content_export.sweep()
+
+
+@shared_task
+def build_content_export(export_id: int) -> str:
+    """Once per export: the export is claimed, so a second delivery is a no-op."""
+    return content_export.build_content_export(export_id)

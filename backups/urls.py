@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backups import restore_views, views
+from backups import content_views, restore_views, views
 
 app_name = "backups"
 
@@ -27,6 +27,18 @@ urlpatterns = [
     path(f"{ORDER}waive/", restore_views.waive_view, name="waive"),
     path(f"{ORDER}download/", restore_views.link_view, name="link"),
     path("restores/download/<str:token>/", restore_views.download_view, name="download"),
+    # The free download of the customer's live content (linked from the privacy page).
+    path(f"{CUSTOMER}content-exports/", content_views.content_exports_view, name="content_exports"),
+    path(
+        f"{CUSTOMER}content-exports/<uuid:export_uuid>/link/",
+        content_views.content_export_link_view,
+        name="content_export_link",
+    ),
+    path(
+        f"{CUSTOMER}content-exports/download/<str:token>/",
+        content_views.content_export_download_view,
+        name="content_export_download",
+    ),
     # Staff: whole-server recovery.
     path("staff/recoveries/", restore_views.recoveries_view, name="recoveries"),
     path("staff/recoveries/<int:recovery_id>/", restore_views.recovery_view, name="recovery"),

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.core import signing
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
@@ -26,7 +27,15 @@ from accounts.models import (
 )
 from accounts.services import create_api_key
 from api.models import WebhookDelivery, WebhookEndpoint
-from backups.models import BackupRun, RestoreItem, RestoreOrder, ServerRecovery, Snapshot
+from backups.models import (
+    BackupRun,
+    ContentExport,
+    RestoreItem,
+    RestoreOrder,
+    ServerRecovery,
+    Snapshot,
+)
+from backups.services.content_export import LINK_SALT as CONTENT_LINK_SALT
 from backups.services.runs import night_of
 from hosting.models import (
     Certificate,
@@ -109,6 +118,7 @@ class World:
             DpaAcceptance.objects.filter(customer=self.b).order_by("pk"),
             DataSubjectRequest.objects.filter(customer=self.b).order_by("pk"),
             DataExport.objects.filter(customer=self.b).order_by("pk"),
+            ContentExport.objects.filter(customer=self.b).order_by("pk"),
             AccountClosure.objects.filter(customer=self.b).order_by("pk"),
             *(type(row).objects.filter(pk=row.pk) for row in self.b_hosting.values()),
         ]
@@ -236,6 +246,15 @@ def _hosting_of(customer) -> dict[str, object]:
         ready_at=now,
         expires_at=now + timedelta(days=7),
     )
+    content_export = ContentExport.objects.create(
+        customer=customer,
+        status=ContentExport.Status.READY,
+        object_key=f"exports/{customer.uuid}/content-FOREIGN-EXPORT.tar.zst",
+        items=[{"kind": "webhotel", "name": "foreign-webhotel.dk", "path": "webhotels/x"}],
+        size=1,
+        ready_at=now,
+        expires_at=now + timedelta(days=7),
+    )
     closure = AccountClosure.objects.create(customer=customer, purge_after=now + timedelta(weeks=8))
     receipt = ErasureReceipt.objects.create(
         customer=customer, closure=closure, erased=[{"key": "x", "label": "FOREIGN-RECEIPT"}]
@@ -256,6 +275,7 @@ def _hosting_of(customer) -> dict[str, object]:
         "supportgrant": grant,
         "datarequest": data_request,
         "dataexport": data_export,
+        "contentexport": content_export,
         "closure": closure,
         "receipt": receipt,
         "recovery": recovery,
@@ -414,6 +434,9 @@ PANEL: dict[str, PanelEntry] = {
     ),
     "accounts:payment_callback": PanelEntry(PUBLIC, methods=("post",), post_data={"token": "x"}),
     "accounts:staff_customers": PanelEntry(STAFF),
+    "accounts:staff_dpa": PanelEntry(
+        STAFF, methods=("get", "post"), post_data={"version": "9.9", "text": "Stolen"}
+    ),
     "accounts:staff_customer_create": PanelEntry(STAFF, methods=("get", "post")),
     "accounts:staff_audit": PanelEntry(STAFF),
     "accounts:privacy": PanelEntry(CUSTOMER, _customer_kwargs),
@@ -434,6 +457,27 @@ PANEL: dict[str, PanelEntry] = {
         PUBLIC, lambda world, customer: {"token": "forged"}
     ),
     "accounts:staff_privacy_inventory": PanelEntry(STAFF),
+    # Content exports of B: B's export under B's customer and under A's own, and a valid signed
+    # link to B's archive.
+    "backups:content_exports": PanelEntry(CUSTOMER, _customer_kwargs, ("get", "post")),
+    "backups:content_export_link": PanelEntry(
+        CUSTOMER,
+        lambda world, customer: {
+            "customer_id": customer.pk,
+            "export_uuid": world.b_hosting["contentexport"].uuid,
+        },
+        ("post",),
+    ),
+    "backups:content_export_download": PanelEntry(
+        CUSTOMER,
+        lambda world, customer: {
+            "customer_id": customer.pk,
+            "token": signing.dumps(
+                {"export": str(world.b_hosting["contentexport"].uuid), "customer": world.b.pk},
+                salt=CONTENT_LINK_SALT,
+            ),
+        },
+    ),
     "accounts:staff_privacy_retention": PanelEntry(STAFF),
     "accounts:staff_privacy_closures": PanelEntry(STAFF),
     # Hosting: the plan is not known here, so a webhotel's creation stops at the form (its
@@ -762,6 +806,9 @@ API: dict[str, ApiEntry] = {
     "/api/v1/exports": ApiEntry(body=lambda w: {"customer": w.b.pk}),
     "/api/v1/exports/{id}": ApiEntry(_b("dataexport")),
     "/api/v1/exports/{id}/download": ApiEntry(_b("dataexport")),
+    "/api/v1/content-exports": ApiEntry(body=lambda w: {"customer": w.b.pk}),
+    "/api/v1/content-exports/{id}": ApiEntry(_b("contentexport")),
+    "/api/v1/content-exports/{id}/download-link": ApiEntry(_b("contentexport")),
     "/api/v1/closures": ApiEntry(body=lambda w: {"customer": w.b.pk, "password": "x"}),
     "/api/v1/closures/{id}": ApiEntry(_b("closure")),
     "/api/v1/closures/{id}/reopen": ApiEntry(_b("closure")),
@@ -788,6 +835,9 @@ API: dict[str, ApiEntry] = {
     "/api/v1/support-grants/{id}/revoke": ApiEntry(_b("supportgrant")),
     "/api/v1/consents": ApiEntry(
         body=lambda w: {"customer": w.b.pk, "purpose": "marketing", "given": True}
+    ),
+    "/api/v1/processing-restrictions/{id}": ApiEntry(
+        lambda w: {"id": w.b.pk}, lambda w: {"restricted": True, "reason": "stolen"}
     ),
     "/api/v1/data-requests": ApiEntry(body=lambda w: {"customer": w.b.pk, "kind": "erasure"}),
     "/api/v1/data-requests/{id}": ApiEntry(_b("datarequest")),

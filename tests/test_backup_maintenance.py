@@ -4,6 +4,7 @@
 import hashlib
 import io
 import os
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from backups.models import BackupPolicy, BackupRun, Snapshot
 from backups.services import maintenance, runs
 from backups.services.repositories import open_repository
 from hosting.services import webhotels
+from infra import objectstore
 from tests.conftest import drain
 from tests.factories import PlanFactory
 
@@ -117,6 +119,7 @@ def test_forget_and_prune_keeps_exactly_the_gfs_set_and_it_reads_back(
     assert entry["error"] == "" and entry["skipped_reason"] == ""
     assert entry["forgotten"] == len(days) - len(kept) == 3
     assert entry["packs_deleted"] > 0 and entry["bytes_freed"] > 200 * 1024
+    assert entry["kept_by_lock"] == 0 and entry["earliest_unlock"] is None
 
     repo = open_repository(customer_a)
     assert set(repo.snapshot_ids()) == kept
@@ -194,6 +197,94 @@ def test_prune_is_skipped_while_a_backup_holds_a_lock(s3_store, customer_a):
     assert repo.snapshot_ids() == [newest.id]
     repo.refresh_index(full=True)
     assert read_everything(repo, repo.load_snapshot(newest.id))
+
+
+@pytest.fixture
+def locked_store(s3_server, s3_locked_bucket, settings):
+    """Havn's object store on a bucket with S3 Object Lock (retention is set per repository)."""
+    settings.HAVN_OBJECTSTORE_URL = f"s3://{s3_locked_bucket}"
+    settings.HAVN_S3_ENDPOINT_URL = s3_server.endpoint_url
+    settings.HAVN_S3_REGION = s3_server.region
+    settings.HAVN_S3_ACCESS_KEY = s3_server.access_key
+    settings.HAVN_S3_SECRET_KEY = s3_server.secret_key
+    settings.HAVN_S3_PATH_STYLE = True
+    objectstore.default_store.cache_clear()
+    yield objectstore.default_store()
+    objectstore.default_store.cache_clear()
+
+
+def cut_backup(repo) -> None:
+    """A run cut off once a pack is stored: its packs are indexed, no snapshot names them."""
+
+    class Cut(Exception):
+        pass
+
+    with pytest.raises(Cut), repo.backup(GONE) as session:
+        data = os.urandom(300 * 1024)
+        session.add_file({"path": "big.bin", "size": len(data), "inode": 1}, io.BytesIO(data))
+        deadline = time.monotonic() + 30
+        while not session.packs_uploaded and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise Cut
+
+
+def locked_objects(s3_server, bucket, prefix) -> dict[str, datetime]:
+    """Key -> retain-until date of every object under object-lock retention below ``prefix``."""
+    client = s3_server.client()
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            meta = client.head_object(Bucket=bucket, Key=item["Key"])
+            if "ObjectLockRetainUntilDate" in meta:
+                found[item["Key"]] = meta["ObjectLockRetainUntilDate"]
+    return found
+
+
+def test_forget_and_prune_leave_what_object_lock_keeps_and_report_it(
+    locked_store, s3_server, s3_locked_bucket, customer_a
+):
+    BackupPolicy.objects.create(
+        name="one", customer=customer_a, keep_daily=1, keep_weekly=0, keep_monthly=0
+    )
+    repo = open_repository(customer_a)
+    repo.lock_settle = 0
+    now = timezone.now()
+    unlocked_old = snapshot_at(repo, now - timedelta(days=3))
+    repo.retention, repo.pack_size = timedelta(days=1), 64 * 1024  # locked from here on
+    locked_old = snapshot_at(repo, now - timedelta(days=2))
+    cut_backup(repo)
+    repo.retention = timedelta(0)
+    newest = snapshot_at(repo, now - timedelta(days=1))
+    prefix = f"customers/{customer_a.uuid}/"
+    locked = locked_objects(s3_server, s3_locked_bucket, prefix)
+    assert {key.split("/")[2] for key in locked} == {"packs", "index", "snapshots"}
+    packs_before = {o.key for o in locked_store.list(prefix + "packs/")}
+
+    entry = maintenance.forget_and_prune(customer_a, now=now)[customer_a]
+
+    assert entry["error"] == "" and entry["skipped_reason"] == ""
+    assert entry["forgotten"] == 1  # the locked one stays: not forgotten, not an error
+    assert set(repo.snapshot_ids()) == {locked_old.id, newest.id}
+    assert unlocked_old.id not in repo.snapshot_ids()
+    # Everything written under retention was due to go (the locked snapshot, its index, the cut
+    # run's packs and index; the locked snapshot's packs were repacked) and is still there.
+    assert entry["kept_by_lock"] == len(locked)
+    assert locked_objects(s3_server, s3_locked_bucket, prefix) == locked
+    assert entry["earliest_unlock"] == min(locked.values())
+    packs_after = {o.key for o in locked_store.list(prefix + "packs/")}
+    gone = packs_before - packs_after
+    assert gone and entry["packs_deleted"] == len(gone)  # kept packs are not counted
+    assert {key for key in locked if "/packs/" in key} <= packs_after
+    event = AuditEvent.objects.get(action="backup.pruned")
+    assert event.details["kept_by_lock"] == len(locked)
+    repo.refresh_index(full=True)
+    assert read_everything(repo, repo.load_snapshot(newest.id))
+
+    out = io.StringIO()
+    call_command("backup", "forget-prune", "--customer", str(customer_a.pk), stdout=out)
+    first = min(locked.values()).astimezone(UTC)
+    assert "objects kept by object lock" in out.getvalue()
+    assert f"the first may go after {first:%Y-%m-%d %H:%M} UTC" in out.getvalue()
 
 
 def test_check_finds_a_flipped_byte_in_a_pack(s3_store, s3_server, s3_bucket, customer_a):

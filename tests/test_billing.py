@@ -414,7 +414,7 @@ def test_the_credit_note_pdf_names_the_invoice_it_credits(tariff, customer_a):
 # --- Concurrency ----------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_numbers_stay_gap_free_under_concurrent_issuing():
     tariff = TariffVersion.objects.first() or TariffVersion.objects.create(**FIRST_TARIFF)
     assert tariff is not None

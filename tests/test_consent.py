@@ -240,6 +240,7 @@ def test_accepting_records_who_and_which_version_and_a_new_version_asks_again(
     owner_a, customer_a, staff_admin, logged_in
 ):
     client = logged_in(owner_a)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     url = f"/customers/{customer_a.pk}/dpa/"
     page = client.get(url).content.decode()
     first = consent.current_dpa()
@@ -361,3 +362,85 @@ def test_the_api_gives_and_withdraws_consent_files_requests_and_accepts_the_dpa(
     assert accepted.status_code == 201 and accepted.json()["accepted_by"] == owner_a.email
     listed = client.get("/api/v1/dpa-acceptances", **auth).json()["results"]
     assert [a["version"] for a in listed] == ["1.0"]
+
+
+def put(client, url, body, **headers):
+    return client.put(url, json.dumps(body), content_type="application/json", **headers)
+
+
+def test_the_api_reads_sets_and_lifts_the_restriction(
+    client, owner_a, customer_a, staff_support, logged_in
+):
+    _key, token = create_api_key(
+        Actor(owner_a), customer_a, name="ops", access=ApiKey.Access.READ_WRITE
+    )
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    url = f"/api/v1/processing-restrictions/{customer_a.pk}"
+    state = client.get(url, **auth).json()
+    assert state == {"customer": customer_a.pk, "restricted": False, "since": None, "reason": ""}
+
+    restricted = put(client, url, {"restricted": True, "reason": "I dispute it"}, **auth)
+    assert restricted.status_code == 200
+    assert restricted.json()["restricted"] and restricted.json()["reason"] == "I dispute it"
+    assert restricted.json()["since"] is not None
+    customer_a.refresh_from_db()
+    assert customer_a.processing_restricted and not consent.may_process(customer_a, "marketing")
+    assert client.get(url, **auth).json() == restricted.json()
+
+    lifted = put(logged_in(staff_support), url, {"restricted": False})  # staff may, as in the panel
+    assert lifted.status_code == 200
+    assert lifted.json() == {**state}
+    assert actions(customer_a)[-2:] == ["rights.restricted", "rights.restriction_lifted"]
+
+    bad = put(client, url, {"reason": "no flag"}, **auth)
+    assert bad.status_code == 400 and "restricted" in bad.json()["errors"]
+
+
+def test_the_api_restriction_needs_an_owner_or_admin_and_a_writing_key(client, customer_a):
+    technical = MembershipFactory(customer=customer_a, role=Role.TECHNICAL).user
+    _key, token = create_api_key(
+        Actor(technical), customer_a, name="tech", access=ApiKey.Access.READ_WRITE
+    )
+    url = f"/api/v1/processing-restrictions/{customer_a.pk}"
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert client.get(url, **auth).json()["restricted"] is False  # every member reads it
+    assert put(client, url, {"restricted": True}, **auth).status_code == 403
+    assert actions(customer_a)[-1] == "authz.denied"
+    owner = MembershipFactory(customer=customer_a, role=Role.OWNER).user
+    _key, read_token = create_api_key(Actor(owner), customer_a, name="ro")
+    denied = put(client, url, {"restricted": True}, HTTP_AUTHORIZATION=f"Bearer {read_token}")
+    assert denied.status_code == 403
+    customer_a.refresh_from_db()
+    assert not customer_a.processing_restricted
+
+
+def test_staff_admins_publish_a_dpa_version_and_see_who_accepted_which(
+    owner_a, customer_a, staff_admin, staff_support, logged_in
+):
+    consent.accept_dpa(Actor(owner_a), customer_a, version=consent.current_dpa())
+    other = MembershipFactory(role=Role.OWNER)
+    consent.accept_dpa(Actor(other.user), other.customer, version=consent.current_dpa())
+    staff = logged_in(staff_admin)
+    staff.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = staff.get("/staff/dpa/").content.decode()
+    assert "1.0 (in force)" in page and '<td class="accepted">2 customers</td>' in page
+
+    response = staff.post("/staff/dpa/", {"version": " 2.0 ", "text": "Ny aftale"})
+    assert response.status_code == 302
+    assert consent.current_dpa().version == "2.0" and consent.current_dpa().text == "Ny aftale"
+    assert AuditEvent.objects.filter(action="dpa.published", target="2.0").exists()
+    page = staff.get("/staff/dpa/").content.decode()
+    assert "2.0 (in force)" in page and "1.0 (in force)" not in page
+    assert '<td class="accepted">0 customers</td>' in page  # nobody accepted 2.0 yet
+    assert '<td class="accepted">2 customers</td>' in page  # 1.0's acceptances stay
+
+    again = staff.post("/staff/dpa/", {"version": "2.0", "text": "Anden tekst"})
+    assert again.status_code == 200 and "Version 2.0 exists already." in again.content.decode()
+    assert staff.post("/staff/dpa/", {"version": "3.0", "text": ""}).status_code == 200
+    assert DpaVersion.objects.count() == 2  # nothing published by the refused posts
+
+    support = logged_in(staff_support)
+    assert support.get("/staff/dpa/").status_code == 403
+    assert support.post("/staff/dpa/", {"version": "4.0", "text": "x"}).status_code == 403
+    assert logged_in(owner_a).get("/staff/dpa/").status_code == 403
+    assert DpaVersion.objects.count() == 2

@@ -1,4 +1,5 @@
-"""Serializers for support-access grants, consent records, the DPA and data-subject requests."""
+"""Serializers for support-access grants, restriction of processing, consent records, the DPA and
+data-subject requests."""
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -6,6 +7,7 @@ from rest_framework import serializers
 from accounts.models import (
     ConsentPurpose,
     ConsentRecord,
+    Customer,
     DataSubjectRequest,
     DpaAcceptance,
     DpaVersion,
@@ -62,6 +64,33 @@ class SupportGrantCreateSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=SupportScopeField(), allow_empty=False)
     expires_at = serializers.DateTimeField(help_text="At most 30 days ahead.")
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class RestrictionSerializer(serializers.ModelSerializer):
+    customer = serializers.IntegerField(source="pk", read_only=True)
+    restricted = serializers.BooleanField(source="processing_restricted", read_only=True)
+    since = serializers.DateTimeField(
+        source="processing_restricted_since", read_only=True, allow_null=True
+    )
+    reason = serializers.CharField(source="processing_restriction_reason", read_only=True)
+
+    class Meta:
+        model = Customer
+        fields = ["customer", "restricted", "since", "reason"]
+        read_only_fields = fields
+
+
+class RestrictionUpdateSerializer(serializers.Serializer):
+    restricted = serializers.BooleanField(
+        help_text="true restricts processing to the essential purposes, false lifts it."
+    )
+    reason = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why (kept while restricted; cleared when lifted).",
+    )
 
 
 class ConsentRecordSerializer(serializers.ModelSerializer):

@@ -1,5 +1,5 @@
-"""API views over ``accounts.consent``: support-access grants, consent records, the DPA and
-data-subject requests. Every queryset comes from visible_to(user)."""
+"""API views over ``accounts.consent``: support-access grants, restriction of processing,
+consent records, the DPA and data-subject requests. Every queryset comes from visible_to(user)."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -10,11 +10,13 @@ from rest_framework.response import Response
 from accounts import consent
 from accounts.models import (
     ConsentRecord,
+    Customer,
     DataSubjectRequest,
     DpaAcceptance,
     DpaVersion,
     SupportGrant,
 )
+from accounts.permissions import require
 from api.serializers import consent as s
 from api.views.base import CustomerOwnedViewSet
 
@@ -48,6 +50,32 @@ class SupportGrantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cust
         """End the grant now."""
         grant = consent.revoke_support_access(self.actor, self.get_object())
         return Response(s.SupportGrantSerializer(grant).data)
+
+
+class RestrictionViewSet(CustomerOwnedViewSet):
+    """Restriction of processing (GDPR art. 18), one per customer: `{id}` is the customer's id.
+    While restricted, the customer's data is used only for what delivers the service (hosting,
+    mail, backups, billing, security, the law); marketing stops. The customer's owner or admin
+    (or staff) restricts and lifts it with a PUT."""
+
+    model = Customer
+    serializer_class = s.RestrictionSerializer
+
+    def get_object(self):
+        customer = super().get_object()
+        require(self.actor, "rights.view", customer)
+        return customer
+
+    def retrieve(self, request, pk=None):
+        return Response(s.RestrictionSerializer(self.get_object()).data)
+
+    @extend_schema(request=s.RestrictionUpdateSerializer, responses=s.RestrictionSerializer)
+    def update(self, request, pk=None):
+        customer = self.get_object()
+        data = s.RestrictionUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = consent.set_processing_restriction(self.actor, customer, **data.validated_data)
+        return Response(s.RestrictionSerializer(customer).data)
 
 
 class ConsentViewSet(mixins.ListModelMixin, CustomerOwnedViewSet):

@@ -159,14 +159,26 @@ def _without(repo: Repository, ids: set[str]) -> Repository:
 
 
 def _prune_counts(plan) -> dict:
+    """The report's numbers of a prune plan (carried out or not). Packs that object lock kept
+    (``plan.kept_by_lock``, names below the repository) are not counted as deleted."""
+    kept = {name.rpartition("/")[2] for name in plan.kept_by_lock if name.startswith("packs/")}
+    swept = [*plan.packs_delete, *plan.packs_unindexed, *plan.packs_repack]
     return {
-        "packs_deleted": len(plan.packs_delete)
-        + len(plan.packs_unindexed)
-        + len(plan.packs_repack),
+        "packs_deleted": sum(pack not in kept for pack in swept),
         "packs_repacked": len(plan.packs_repack),
         "packs_written": len(plan.packs_written),
         "bytes_freed": plan.bytes_freed,
     }
+
+
+def _note_kept_by_lock(entry: dict, kept: dict[str, datetime | None]) -> None:
+    """Add objects object lock kept ({name: retained until, None if unknown}) to the entry:
+    their count, and the earliest end of retention, when the next prune can free one of them."""
+    entry["kept_by_lock"] += len(kept)
+    ends = [until for until in kept.values() if until is not None]
+    if entry["earliest_unlock"] is not None:
+        ends.append(entry["earliest_unlock"])
+    entry["earliest_unlock"] = min(ends, default=None)
 
 
 def forget_and_prune(
@@ -176,9 +188,15 @@ def forget_and_prune(
     policy lets go, drop their catalogue rows, then prune. A repository whose exclusive lock
     cannot be had (a backup is running) is skipped with a reason and pruned next time.
 
+    Snapshots, packs and index files still under S3 object-lock retention cannot be deleted yet:
+    they stay (a later run deletes them), are left out of ``forgotten`` and ``packs_deleted``,
+    and are counted in ``kept_by_lock``; ``earliest_unlock`` is the first end of their retention
+    (None when there is none, or the store did not say).
+
     Returns ``{customer (None: the provider): {"snapshots", "forgotten", "packs_deleted",
-    "packs_repacked", "packs_written", "bytes_freed", "skipped_reason", "error"}}``; with
-    ``dry_run`` nothing changes and the numbers say what would happen."""
+    "packs_repacked", "packs_written", "bytes_freed", "kept_by_lock", "earliest_unlock",
+    "skipped_reason", "error"}}``; with ``dry_run`` nothing changes and the numbers say what
+    would happen (object lock is not foreseen: ``kept_by_lock`` stays 0)."""
     now = now or timezone.now()
     blank = {
         "snapshots": 0,
@@ -187,6 +205,8 @@ def forget_and_prune(
         "packs_repacked": 0,
         "packs_written": 0,
         "bytes_freed": 0,
+        "kept_by_lock": 0,
+        "earliest_unlock": None,
         "skipped_reason": "",
         "error": "",
     }
@@ -215,6 +235,10 @@ def _forget_and_prune_one(owner, repo: Repository, entry: dict, *, dry_run: bool
         if doomed:
             try:
                 forgotten = forget(repo, sorted(doomed))
+                _note_kept_by_lock(
+                    entry,
+                    {f"snapshots/{sid}": until for sid, until in forgotten.kept_by_lock.items()},
+                )
             except RepositoryLocked as exc:
                 entry.update(forgotten=0, skipped_reason=f"not forgotten: {exc}")
                 return
@@ -232,6 +256,7 @@ def _forget_and_prune_one(owner, repo: Repository, entry: dict, *, dry_run: bool
                 plan = None
         if plan is not None:
             entry.update(_prune_counts(plan))
+            _note_kept_by_lock(entry, plan.kept_by_lock)
     except PruneError as exc:
         entry["error"] = f"prune refused, the repository needs repair: {exc}"
     finally:
@@ -248,6 +273,7 @@ def _forget_and_prune_one(owner, repo: Repository, entry: dict, *, dry_run: bool
                     forgotten=len(forgotten),
                     packs_deleted=entry["packs_deleted"],
                     bytes_freed=entry["bytes_freed"],
+                    kept_by_lock=entry["kept_by_lock"],
                     skipped_reason=entry["skipped_reason"],
                 )
 

@@ -4,7 +4,7 @@ See docs/backups.md. Each subcommand calls a service (backups.services.*) and pr
 """
 
 import uuid
-from datetime import date
+from datetime import UTC, date
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -24,6 +24,14 @@ def _mb(n: int) -> str:
 
 def _owner(customer) -> str:
     return f"{customer.name} (#{customer.pk})" if customer is not None else "provider"
+
+
+def _until(entry: dict) -> str:
+    """When the first object object lock kept may go (its retention's end, in UTC)."""
+    first = entry["earliest_unlock"]
+    if first is None:
+        return "retention end unknown"
+    return f"the first may go after {first.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _customer(value: str | None) -> Customer | None:
@@ -198,6 +206,8 @@ class Command(BaseCommand):
                 f"{entry['packs_deleted']} packs deleted ({entry['packs_repacked']} repacked), "
                 f"{_mb(entry['bytes_freed'])} MB freed"
             )
+            if entry["kept_by_lock"]:
+                line += f"; {entry['kept_by_lock']} objects kept by object lock, {_until(entry)}"
             if entry["skipped_reason"]:
                 line += f"; skipped: {entry['skipped_reason']}"
             if entry["error"]:
