@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -210,11 +211,8 @@ class Havn:
         self.env.pop("DJANGO_SETTINGS_MODULE", None)  # nothing here needs Django
         self.runs = 0
 
-    def backup(
-        self, prefix: str, *, init: bool, parent: str | None = None, profile=False, what_if=()
-    ) -> dict:
-        self.runs += 1
-        spec = {
+    def _spec(self, prefix: str, **more) -> dict:
+        return {
             "bucket": self.bucket,
             "endpoint_url": self.moto.server.endpoint_url,
             "region": self.moto.server.region,
@@ -222,11 +220,6 @@ class Havn:
             "secret_key": self.moto.server.secret_key,
             "keys": self.keys,
             "prefix": prefix,
-            "init": init,
-            "parent": parent,
-            "root": str(self.tree),
-            "profile": profile,
-            "what_if": list(what_if),
             "ssh": {
                 "host": self.sshd.host,
                 "port": self.sshd.port,
@@ -234,17 +227,22 @@ class Havn:
                 "host_key": self.sshd.host_key_line,
                 "key": str(self.sshd.client_key_path),
             },
-            **self.options,
+            **more,
         }
+
+    def _child(self, module: str, spec: dict, what: str) -> dict:
+        """Run ``python -m module SPEC OUT`` under a Meter; its result with the process's
+        wall time, CPU, peak RSS and the CPU of sshd, moto and the rest of the machine."""
+        self.runs += 1
         spec_path = self.work / f"havn-{self.runs}.json"
         out_path = self.work / f"havn-{self.runs}.out.json"
         spec_path.write_text(json.dumps(spec))
-        argv = [sys.executable, "-m", "bench.havn_run", str(spec_path), str(out_path)]
+        argv = [sys.executable, "-m", module, str(spec_path), str(out_path)]
         with Meter(rig.sshd_pid(self.sshd), self.moto.proc.pid) as meter:
             proc = subprocess.Popen(argv, cwd=ROOT, env=self.env)
             status, usage = _wait4(proc)
         if status != 0:
-            raise SystemExit(f"Havn backup failed (exit status {status}); see the output above")
+            raise SystemExit(f"Havn {what} failed (exit status {status}); see the output above")
         out = json.loads(out_path.read_text())
         cpu = usage.ru_utime + usage.ru_stime
         out.update(
@@ -254,6 +252,26 @@ class Havn:
             **meter.as_dict(cpu),
         )
         return out
+
+    def backup(
+        self, prefix: str, *, init: bool, parent: str | None = None, profile=False, what_if=()
+    ) -> dict:
+        spec = self._spec(
+            prefix,
+            init=init,
+            parent=parent,
+            root=str(self.tree),
+            profile=profile,
+            what_if=list(what_if),
+            **self.options,
+        )
+        return self._child("bench.havn_run", spec, "backup")
+
+    def restore(self, prefix: str, snapshot: str, dest: Path, *, profile=False) -> dict:
+        """The whole snapshot restored over SSH into ``dest`` (created by the restore) and
+        read back, by ``restore_to_server`` in a child process (bench/restore_run.py)."""
+        spec = self._spec(prefix, snapshot=snapshot, dest=str(dest), profile=profile)
+        return self._child("bench.restore_run", spec, "restore")
 
     def stored(self, prefix: str) -> tuple[int, int]:
         return self.moto.stored_bytes(self.bucket, prefix.rstrip("/") + "/")
@@ -335,6 +353,24 @@ class Restic:
             **meter.as_dict(cpu),
         }
 
+    def restore(self, repo: Path, snapshot: str, dest: Path) -> dict:
+        """``restic restore SNAPSHOT --target DEST`` (no ``--verify``: restic's default)."""
+        self.runs += 1
+        argv = [*self._base(repo), "restore", snapshot, "--target", str(dest)]
+        err_path = self.work / f"restic-{self.runs}.err"
+        with Meter(rig.sshd_pid(self.sshd), None) as meter, open(err_path, "wb") as err:
+            proc = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=err)
+            status, usage = _wait4(proc)
+        if status != 0:
+            raise SystemExit(f"restic restore failed ({status}): {err_path.read_text()[-2000:]}")
+        cpu = usage.ru_utime + usage.ru_stime
+        return {
+            "wall_s": meter.wall,
+            "cpu_s": cpu,  # restic and its ssh client
+            "peak_rss_mib": usage.ru_maxrss / 1024,
+            **meter.as_dict(cpu),
+        }
+
     def open_seconds(self, repo: Path) -> float:
         """Wall time of ``restic cat config``: SSH + SFTP session, key derivation (scrypt),
         config -- the part of every restic run that does not depend on the data."""
@@ -373,6 +409,53 @@ def check_restic_incremental(run: dict, changed_paths: int, total: int) -> None:
     s = run["summary"]
     assert s["files_changed"] == changed_paths and s["files_new"] == 0, s
     assert s["files_unmodified"] == total - changed_paths, s
+
+
+def files_and_bytes(folder: Path) -> tuple[int, int]:
+    """Regular files below ``folder`` and their bytes."""
+    files = size = 0
+    for where, _dirs, names in os.walk(folder):
+        for name in names:
+            st = os.lstat(os.path.join(where, name))
+            if stat.S_ISREG(st.st_mode):
+                files += 1
+                size += st.st_size
+    return files, size
+
+
+def check_restored(run: dict, folder: Path, files: int, size: int) -> None:
+    """The restore wrote every file of the data set (Havn's run has also read every one back
+    and compared it with the snapshot)."""
+    found = files_and_bytes(folder)
+    assert found == (files, size), f"{folder}: {found} files and bytes, expected {(files, size)}"
+    if "verified" in run:
+        assert run["verified"] and run["files"] == files and run["bytes"] == size, run
+
+
+def restore_runs(havn, restic, work: Path, snapshots, ds_tree: Path, info, repeat) -> dict:
+    """Best of ``repeat`` restores of the first-run snapshots, Havn's and restic's interleaved;
+    each into a fresh folder, counted, then deleted."""
+    havn_snapshot, restic_repo, restic_snapshot = snapshots
+    mb = info["bytes"] / 1e6
+    runs: dict[str, list[dict]] = {}
+    for n in range(repeat):
+        dest = work / f"restore-havn-{n}"
+        r = havn.restore(PREFIX, havn_snapshot, dest)
+        check_restored(r, dest, info["files"], info["bytes"])
+        shutil.rmtree(dest)
+        runs.setdefault("havn_restore", []).append(r)
+        log(
+            f"Havn restore: {r['wall_s']:.2f} s, {mb / r['wall_s']:.1f} MB/s (tar stream "
+            f"{r['extract_s']:.2f} s, read-back {r['verify_s']:.2f} s), "
+            f"peak RSS {r['peak_rss_mib']:.0f} MiB"
+        )
+        dest = work / f"restore-restic-{n}"
+        r = restic.restore(restic_repo, restic_snapshot, dest)
+        check_restored(r, dest / ds_tree.relative_to("/"), info["files"], info["bytes"])
+        shutil.rmtree(dest)
+        runs.setdefault("restic_restore", []).append(r)
+        log(f"restic restore: {r['wall_s']:.2f} s, {mb / r['wall_s']:.1f} MB/s")
+    return runs
 
 
 # -- primitives ------------------------------------------------------------------------------------
@@ -522,6 +605,14 @@ def run(args) -> dict:
             havn_parent = runs[f"havn_{key}"][0]["snapshot"]
             restic_parent = runs[f"restic_{key}"][0]["snapshot"]
         ds.restore()
+
+        # Restores of the first-run snapshots (the tree as it is now), best of --repeat.
+        first_snapshots = (
+            runs["havn_first"][0]["snapshot"],
+            restic_repo,
+            runs["restic_first"][0]["snapshot"],
+        )
+        runs.update(restore_runs(havn, restic, work, first_snapshots, ds.tree, info, args.repeat))
         _, havn_stored_final = havn.stored(PREFIX)
         restic_stored_final = restic.stored(restic_repo)
         CpuMeter.wait_quiet(longest=10)
@@ -539,7 +630,19 @@ def run(args) -> dict:
         )
         results["restic_open_s"] = _r(restic_open)
         missed = [k for k, t in results["targets"].items() if not t["met"]]
-        if args.profile == "always" or (args.profile == "auto" and missed):
+        if args.profile == "always" or (args.profile == "auto" and "restore_throughput" in missed):
+            log("profiling a restore (every thread under cProfile; slower than a real run)")
+            dest = work / "restore-profile"
+            r = havn.restore(PREFIX, first_snapshots[0], dest, profile=True)
+            shutil.rmtree(dest)
+            results["restore_profile"] = {
+                "wall_s": r["wall_s"],
+                "cpu_by_role": r["cpu_by_role"],
+                **r["profile"],
+            }
+        if args.profile == "always" or (
+            args.profile == "auto" and set(missed) - {"restore_throughput"}
+        ):
             log("profiling a first run (every thread under cProfile; slower than a real run)")
             r = havn.backup(f"{PREFIX}-profile", init=True, profile=True)
             havn.drop(f"{PREFIX}-profile")
@@ -602,9 +705,12 @@ def summarize(machine, info, best, runs, changes, *, stored, stored_final) -> di
     hf, rf = best["havn_first"], best["restic_first"]
     first, restic_first = mb / hf["wall_s"], mb / rf["wall_s"]
     inc, restic_inc = best["havn_1pct"]["wall_s"], best["restic_1pct"]["wall_s"]
-    peak = max(r["peak_rss_mib"] for k, v in runs.items() if k.startswith("havn") for r in v)
+    hr, rr = best["havn_restore"], best["restic_restore"]
+    restore, restic_restore = mb / hr["wall_s"], mb / rr["wall_s"]
+    backups = {k: v for k, v in runs.items() if not k.endswith("_restore")}
+    peak = max(r["peak_rss_mib"] for k, v in backups.items() if k.startswith("havn") for r in v)
     restic_peak = max(
-        r["peak_rss_mib"] for k, v in runs.items() if k.startswith("restic") for r in v
+        r["peak_rss_mib"] for k, v in backups.items() if k.startswith("restic") for r in v
     )
     scaling = {}
     for key in ("nochange", "1pct", "10pct"):
@@ -651,6 +757,12 @@ def summarize(machine, info, best, runs, changes, *, stored, stored_final) -> di
             "value": _r(peak, 1),
             "met": peak < TARGET_RSS_MIB,
         },
+        "restore_throughput": {
+            "target": ">= restic's MB/s restoring the same snapshot (Havn's time includes the "
+            "read-back of every file)",
+            "value": _r(restore / restic_restore),
+            "met": restore >= restic_restore,
+        },
     }
     return {
         "backup_first_mb_s": _r(first, 1),
@@ -659,6 +771,15 @@ def summarize(machine, info, best, runs, changes, *, stored, stored_final) -> di
         "restic_incremental_s": _r(restic_inc),
         "peak_rss_mib": _r(peak, 1),
         "restic_peak_rss_mib": _r(restic_peak, 1),
+        "restore_mb_s": _r(restore, 1),
+        "restic_restore_mb_s": _r(restic_restore, 1),
+        "restore_s": _r(hr["wall_s"]),
+        "restore_verify_s": _r(hr["verify_s"]),
+        "restic_restore_s": _r(rr["wall_s"]),
+        "restore_peak_rss_mib": _r(max(r["peak_rss_mib"] for r in runs["havn_restore"]), 1),
+        "restic_restore_peak_rss_mib": _r(
+            max(r["peak_rss_mib"] for r in runs["restic_restore"]), 1
+        ),
         "stored_bytes": stored_bytes,
         "stored_objects": stored_objects,
         "restic_stored_bytes": restic_stored,
@@ -673,6 +794,7 @@ def summarize(machine, info, best, runs, changes, *, stored, stored_final) -> di
             "incremental_time_havn_over_restic": _r(inc / restic_inc),
             "stored_bytes_havn_over_restic": _r(stored_bytes / restic_stored, 3),
             "peak_rss_havn_over_restic": _r(peak / restic_peak),
+            "restore_throughput_havn_over_restic": _r(restore / restic_restore),
         },
         "targets": targets,
         "incremental_scaling": scaling,

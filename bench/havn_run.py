@@ -41,8 +41,9 @@ def role(name: str, cls: str) -> str:
     return "other"
 
 
-def _instrument_threads(profile: bool) -> None:
-    """Patch Thread._bootstrap_inner: note each thread's CPU time as it ends (and profile it)."""
+def _instrument_threads(profile: bool, role_of=role) -> None:
+    """Patch Thread._bootstrap_inner: note each thread's CPU time as it ends (and profile it);
+    ``role_of(name, class)`` names a thread's stage in the profile."""
     original = threading.Thread._bootstrap_inner
 
     def bootstrap_inner(self):
@@ -54,7 +55,7 @@ def _instrument_threads(profile: bool) -> None:
         finally:
             if prof is not None:
                 prof.disable()
-                _PROFILES.append((role(self.name, type(self).__name__), prof))
+                _PROFILES.append((role_of(self.name, type(self).__name__), prof))
             _THREAD_CPU.append((self.name, type(self).__name__, time.thread_time()))
 
     threading.Thread._bootstrap_inner = bootstrap_inner

@@ -24,7 +24,7 @@ from .errors import RestoreSourceDamaged
 MiB = 1024 * 1024
 READERS = 4  # span reads in flight (object-store latency dominates)
 READ_AHEAD = 64 * MiB  # plaintext bytes read ahead at most
-SPAN = 8 * MiB  # sealed bytes of neighbouring blobs fetched with one ranged GET at most
+SPAN = 8 * MiB  # bytes (stored, and plaintext) of neighbouring blobs in one ranged GET at most
 SPAN_GAP = 256 * 1024  # bytes of other blobs a span may read past (and drop) between two
 SPOOL_IN_MEMORY = 32 * MiB  # a file larger than this is spooled to a temporary file
 PIECE = 256 * 1024
@@ -81,7 +81,8 @@ class _Span:
 
 def spans(index, ids) -> Iterator[_Span]:
     """The blob ids in order, grouped into spans: a blob joins the previous one's span when it
-    lies in the same pack at most SPAN_GAP bytes after it and the span stays within SPAN."""
+    lies in the same pack at most SPAN_GAP bytes after it and the span stays within SPAN, both
+    stored and as plaintext (so read-ahead memory stays bounded for well-compressed data)."""
     span = None
     for bid in ids:
         loc = index.lookup(bid)
@@ -91,6 +92,7 @@ def spans(index, ids) -> Iterator[_Span]:
             and loc.pack_id == span.pack
             and 0 <= loc.offset - span.end <= SPAN_GAP
             and loc.offset + loc.length - span.start <= SPAN
+            and span.raw + loc.raw_length <= SPAN
         ):
             span.blobs.append((bid, loc))
             span.end = loc.offset + loc.length
