@@ -121,6 +121,10 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["TEST"] = {"NAME": env_str("HAVN_TEST_DB_NAME", "test_havn")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The zero-setup run's web server, worker processes and beat write at once: take the write
+    # lock when a transaction starts and wait for it, rather than fail with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, Celery -------------------------------------------------------------------------
