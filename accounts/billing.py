@@ -41,7 +41,7 @@ from accounts.models import (
     RestoreScope,
     TariffVersion,
 )
-from accounts.permissions import PERMISSIONS, has_perm, require
+from accounts.permissions import narrow_to_permission, require
 from infra.payments import PaymentError, PaymentRedirect, PaymentRequest, get_payment_driver
 
 GB = 10**9  # a restore is priced per started GB of 10**9 bytes (SI), not GiB
@@ -457,8 +457,4 @@ def confirm_payment(payload: Mapping[str, str]) -> Invoice:
 def invoices_visible_to(user):
     """The invoices ``user`` may read: visible_to, narrowed to the customers where the user holds
     ``billing.view`` (a technical member sees none; staff see all)."""
-    invoices = Invoice.objects.visible_to(user)
-    if not getattr(user, "is_authenticated", False) or has_perm(user, "billing.view"):
-        return invoices  # nothing for anonymous callers; everything for staff
-    roles = PERMISSIONS["billing.view"][0]
-    return invoices.filter(customer__memberships__user=user, customer__memberships__role__in=roles)
+    return narrow_to_permission(Invoice.objects.visible_to(user), user, "billing.view")

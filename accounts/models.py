@@ -241,7 +241,8 @@ class LoginFailures(models.Model):
 
 
 class ApiKey(models.Model):
-    """An API key bound to one customer. The secret is shown once and stored only as a hash.
+    """An API key bound to one customer, or (``customer`` empty) a staff key that acts with its
+    creator's staff role. The secret is shown once and stored only as a hash.
 
     The token is ``havn_<prefix>_<secret>``; the secret has 256 bits of entropy, so a single
     SHA-256 is the right hash (a slow password hash adds nothing to a random key).
@@ -263,7 +264,9 @@ class ApiKey(models.Model):
         PRIVACY = "privacy", _("Privacy (exports, closure, grants, consent)")
         WEBHOOKS = "webhooks", _("Webhooks")
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="api_keys")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
     created_by = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(_("name"), max_length=100)
     prefix = models.CharField(max_length=12, unique=True, editable=False)
@@ -298,6 +301,10 @@ class ApiKey(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.prefix})"
+
+    @property
+    def is_staff_key(self) -> bool:
+        return self.customer_id is None
 
     def is_usable(self, now=None) -> bool:
         now = now or timezone.now()

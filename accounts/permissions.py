@@ -19,6 +19,7 @@ PERMISSIONS: dict[str, tuple[frozenset, frozenset]] = {
     "members.manage": (frozenset({Role.OWNER, Role.ADMIN}), STAFF_ADMIN),
     "apikeys.view": (frozenset({Role.OWNER, Role.ADMIN, Role.TECHNICAL}), STAFF),
     "apikeys.manage": (frozenset({Role.OWNER, Role.ADMIN, Role.TECHNICAL}), frozenset()),
+    "apikeys.staff": (frozenset(), STAFF),  # a staff member's own staff keys
     "audit.view": (frozenset({Role.OWNER, Role.ADMIN}), STAFF),
     "users.manage": (frozenset(), STAFF_ADMIN),
     "hosting.view": (ALL_ROLES, STAFF),
@@ -89,3 +90,20 @@ def require(actor: Actor, permission: str, customer=None) -> None:
 
     record(actor, "authz.denied", customer=customer, target=permission)
     raise PermissionDenied(_("You do not have permission to do that."))
+
+
+def narrow_to_permission(queryset, user, permission: str, customer_path: str = "customer"):
+    """``queryset`` (already ``visible_to(user)``) narrowed to the customers where ``user``
+    holds ``permission``: a list view's counterpart of `has_perm`. Staff with the permission
+    keep everything; anonymous callers get nothing."""
+    if not getattr(user, "is_authenticated", False):
+        return queryset.none()
+    if has_perm(user, permission):
+        return queryset
+    roles = PERMISSIONS[permission][0]
+    return queryset.filter(
+        **{
+            f"{customer_path}__memberships__user": user,
+            f"{customer_path}__memberships__role__in": roles,
+        }
+    )

@@ -413,9 +413,36 @@ def _new_key(actor: Actor, customer: Customer, **fields) -> tuple[ApiKey, str]:
     return key, f"havn_{prefix}_{secret}"
 
 
+def _require_key_manager(actor: Actor, customer: Customer | None, key: ApiKey | None = None):
+    """A customer's keys are managed by its owners, admins and technical members; a staff key
+    only by the staff member who made it."""
+    if customer is not None:
+        require(actor, "apikeys.manage", customer)
+        return
+    require(actor, "apikeys.staff")
+    if key is not None and key.created_by_id != actor.user.pk:
+        audit.record(actor, "authz.denied", target="apikeys.staff")
+        raise PermissionDenied(_("A staff key is managed only by the staff member who made it."))
+
+
+def _staff_key_expiry(expires_at: datetime | None) -> datetime:
+    """A staff key always expires, at most HAVN_STAFF_KEY_MAX_DAYS from now (the default)."""
+    latest = timezone.now() + timedelta(days=settings.HAVN_STAFF_KEY_MAX_DAYS)
+    if expires_at is None:
+        return latest
+    if expires_at > latest:
+        raise ValidationError(
+            {
+                "expires_at": _("A staff key must expire within %(days)d days.")
+                % {"days": settings.HAVN_STAFF_KEY_MAX_DAYS}
+            }
+        )
+    return expires_at
+
+
 def create_api_key(
     actor: Actor,
-    customer: Customer,
+    customer: Customer | None,
     *,
     name: str,
     access: str = ApiKey.Access.READ,
@@ -426,11 +453,14 @@ def create_api_key(
     """Create a key; returns it with its token, which is shown once and never stored.
 
     ``scopes`` (ApiKey.Scope values) narrows the key to those resource families, ``allowed_ips``
-    (CIDRs) to those client addresses; empty means no such limit.
+    (CIDRs) to those client addresses; empty means no such limit. Without ``customer`` it is the
+    acting staff member's own staff key, which always expires (`_staff_key_expiry`).
     """
-    require(actor, "apikeys.manage", customer)
+    _require_key_manager(actor, customer)
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": _("The expiry must be in the future.")})
+    if customer is None:
+        expires_at = _staff_key_expiry(expires_at)
     scopes, allowed_ips = _clean_scopes(scopes), _clean_networks(allowed_ips)
     with transaction.atomic():
         key, token = _new_key(
@@ -463,7 +493,7 @@ def rotate_api_key(
     Returns the successor and its token (shown once). A key is rotated once: rotate the successor
     next time.
     """
-    require(actor, "apikeys.manage", key.customer)
+    _require_key_manager(actor, key.customer, key)
     now = timezone.now()
     with transaction.atomic():
         old = ApiKey.objects.select_for_update().get(pk=key.pk)
@@ -495,7 +525,7 @@ def rotate_api_key(
 
 
 def revoke_api_key(actor: Actor, key: ApiKey) -> None:
-    require(actor, "apikeys.manage", key.customer)
+    _require_key_manager(actor, key.customer, key)
     with transaction.atomic():
         if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
@@ -513,7 +543,10 @@ def authenticate_api_key(token: str) -> ApiKey | None:
         return None
     if not key.is_usable() or not key.created_by.is_active:
         return None
-    if not Membership.objects.filter(user=key.created_by, customer=key.customer).exists():
+    if key.is_staff_key:
+        if not key.created_by.staff_role:  # no longer staff: the key stops with the role
+            return None
+    elif not Membership.objects.filter(user=key.created_by, customer=key.customer).exists():
         return None
     now = timezone.now()
     # Record the last use at most once a minute, so that busy keys don't write every request.

@@ -102,6 +102,17 @@ urlpatterns = [
     path("staff/customers/", views.staff_customers_view, name="staff_customers"),
     path("staff/customers/new/", views.staff_customer_create_view, name="staff_customer_create"),
     path("staff/audit/", views.staff_audit_view, name="staff_audit"),
+    path("staff/api-keys/", views.staff_apikeys_view, name="staff_apikeys"),
+    path(
+        "staff/api-keys/<int:key_id>/rotate/",
+        views.staff_apikey_rotate_view,
+        name="staff_apikey_rotate",
+    ),
+    path(
+        "staff/api-keys/<int:key_id>/revoke/",
+        views.staff_apikey_revoke_view,
+        name="staff_apikey_revoke",
+    ),
 ]
 
 # Exports, closure and erasure receipts; the staff inventory and retention report.

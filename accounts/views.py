@@ -372,8 +372,14 @@ def apikeys_view(request, customer_id):
 
 
 def _apikeys_page(request, customer, form, token):
-    """The keys page; ``token`` is a new key's, shown this once."""
+    """The keys page of a customer, or (``customer`` None) the staff member's own staff keys;
+    ``token`` is a new key's, shown this once."""
     keys = ApiKey.objects.visible_to(request.user).filter(customer=customer)
+    if customer is None:
+        keys = keys.filter(created_by=request.user)
+        can_manage = has_perm(request.user, "apikeys.staff")
+    else:
+        can_manage = has_perm(request.user, "apikeys.manage", customer)
     return render(
         request,
         "accounts/apikeys.html",
@@ -382,7 +388,8 @@ def _apikeys_page(request, customer, form, token):
             "keys": keys.select_related("created_by", "successor"),
             "form": form,
             "token": token,
-            "can_manage": has_perm(request.user, "apikeys.manage", customer),
+            "can_manage": can_manage,
+            "staff_key_days": settings.HAVN_STAFF_KEY_MAX_DAYS,
         },
     )
 
@@ -410,6 +417,54 @@ def apikey_revoke_view(request, customer_id, key_id):
     services.revoke_api_key(Actor.from_request(request), key)
     messages.success(request, _("The key is revoked."))
     return redirect("accounts:apikeys", customer_id=customer.pk)
+
+
+@login_required
+def staff_apikeys_view(request):
+    """A staff member's own staff keys: they act with the member's staff role and expire."""
+    actor = Actor.from_request(request)
+    require(actor, "apikeys.staff")
+    form = ApiKeyForm(request.POST or None)
+    token = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            _key, token = services.create_api_key(actor, None, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            form = ApiKeyForm()
+    return _apikeys_page(request, None, form, token)
+
+
+def _staff_key(request, key_id) -> ApiKey:
+    require(Actor.from_request(request), "apikeys.staff")
+    return get_object_or_404(
+        ApiKey.objects.visible_to(request.user),
+        pk=key_id,
+        customer__isnull=True,
+        created_by=request.user,
+    )
+
+
+@login_required
+@require_POST
+def staff_apikey_rotate_view(request, key_id):
+    key = _staff_key(request, key_id)
+    try:
+        _successor, token = services.rotate_api_key(Actor.from_request(request), key)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("accounts:staff_apikeys")
+    messages.success(request, _("The new key replaces the old one, which works 24 more hours."))
+    return _apikeys_page(request, None, ApiKeyForm(), token)
+
+
+@login_required
+@require_POST
+def staff_apikey_revoke_view(request, key_id):
+    services.revoke_api_key(Actor.from_request(request), _staff_key(request, key_id))
+    messages.success(request, _("The key is revoked."))
+    return redirect("accounts:staff_apikeys")
 
 
 def _audit_page(request, events, form):

@@ -15,6 +15,7 @@ FAMILIES: dict[str, str] = {
     "customers": Scope.ACCOUNT,
     "memberships": Scope.ACCOUNT,
     "api-keys": Scope.ACCOUNT,
+    "audit-events": Scope.ACCOUNT,
     # hosting
     "webhotels": Scope.HOSTING,
     "databases": Scope.HOSTING,
@@ -33,6 +34,7 @@ FAMILIES: dict[str, str] = {
     "snapshots": Scope.BACKUPS,
     "backup-runs": Scope.BACKUPS,
     "restore-orders": Scope.RESTORES,
+    "server-recoveries": Scope.RESTORES,
     # billing
     "invoices": Scope.BILLING,
     # privacy

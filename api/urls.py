@@ -1,7 +1,8 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularRedocView
 from rest_framework.routers import SimpleRouter
 
+from api.schema import SchemaView
 from api.views import (
     accounts,
     backups,
@@ -10,6 +11,7 @@ from api.views import (
     content,
     hosting,
     privacy,
+    recoveries,
     restores,
     webhooks,
 )
@@ -18,6 +20,7 @@ router = SimpleRouter(trailing_slash=False)
 router.register("customers", accounts.CustomerViewSet, basename="customer")
 router.register("memberships", accounts.MembershipViewSet, basename="membership")
 router.register("api-keys", accounts.ApiKeyViewSet, basename="apikey")
+router.register("audit-events", accounts.AuditEventViewSet, basename="auditevent")
 router.register("webhotels", hosting.WebhotelViewSet, basename="webhotel")
 router.register("databases", hosting.DatabaseViewSet, basename="database")
 router.register("mail-domains", hosting.MailDomainViewSet, basename="maildomain")
@@ -36,6 +39,7 @@ router.register("snapshots", backups.SnapshotViewSet, basename="snapshot")
 router.register("backup-runs", backups.BackupRunViewSet, basename="backuprun")
 router.register("invoices", billing.InvoiceViewSet, basename="invoice")
 router.register("restore-orders", restores.RestoreOrderViewSet, basename="restoreorder")
+router.register("server-recoveries", recoveries.ServerRecoveryViewSet, basename="serverrecovery")
 router.register("exports", privacy.DataExportViewSet, basename="dataexport")
 router.register("content-exports", content.ContentExportViewSet, basename="contentexport")
 router.register("closures", privacy.ClosureViewSet, basename="closure")
@@ -54,7 +58,7 @@ app_name = "api"
 urlpatterns = [
     path("me", accounts.MeView.as_view(), name="me"),
     path("dpa", consent.DpaView.as_view(), name="dpa"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),
 ]

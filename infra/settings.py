@@ -278,6 +278,8 @@ REST_FRAMEWORK = {
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# A staff API key (acting with its creator's staff role) must expire within this many days.
+HAVN_STAFF_KEY_MAX_DAYS = env_int("HAVN_STAFF_KEY_MAX_DAYS", 90)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Havn API",
     "DESCRIPTION": "Provisioning and account API of Havn. Authenticate with `Authorization: "

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import (
     AccountClosure,
     ApiKey,
+    AuditEvent,
     ConsentRecord,
     Customer,
     DataExport,
@@ -269,7 +270,11 @@ def _hosting_of(customer) -> dict[str, object]:
     webhook_delivery = WebhookDelivery.objects.create(
         endpoint=webhook, event="operation.done", body='{"data": "FOREIGN-HOOK"}'
     )
+    audit_event = AuditEvent.objects.create(
+        customer=customer, action="test.foreign", target="FOREIGN-REF", actor_label="system"
+    )
     return {
+        "auditevent": audit_event,
         "webhook": webhook,
         "webhookdelivery": webhook_delivery,
         "supportgrant": grant,
@@ -439,6 +444,15 @@ PANEL: dict[str, PanelEntry] = {
     ),
     "accounts:staff_customer_create": PanelEntry(STAFF, methods=("get", "post")),
     "accounts:staff_audit": PanelEntry(STAFF),
+    "accounts:staff_apikeys": PanelEntry(
+        STAFF, methods=("get", "post"), post_data={"name": "stolen", "access": "read_write"}
+    ),
+    "accounts:staff_apikey_rotate": PanelEntry(
+        STAFF, lambda world, customer: {"key_id": world.b_key.pk}, ("post",)
+    ),
+    "accounts:staff_apikey_revoke": PanelEntry(
+        STAFF, lambda world, customer: {"key_id": world.b_key.pk}, ("post",)
+    ),
     "accounts:privacy": PanelEntry(CUSTOMER, _customer_kwargs),
     "accounts:privacy_export": PanelEntry(CUSTOMER, _customer_kwargs, ("post",)),
     "accounts:privacy_export_download": PanelEntry(
@@ -824,6 +838,18 @@ API: dict[str, ApiEntry] = {
     "/api/v1/invoices": ApiEntry(),
     "/api/v1/invoices/{id}": ApiEntry(_b("invoice")),
     "/api/v1/invoices/{id}/pdf": ApiEntry(_b("invoice")),
+    "/api/v1/invoices/{id}/pay": ApiEntry(_b("invoice")),
+    "/api/v1/invoices/{id}/credit": ApiEntry(_b("invoice"), lambda w: {"reason": "stolen"}),
+    "/api/v1/invoices/{id}/mark-paid": ApiEntry(_b("invoice")),
+    "/api/v1/audit-events": ApiEntry(),
+    "/api/v1/audit-events/{id}": ApiEntry(_b("auditevent")),
+    "/api/v1/server-recoveries": ApiEntry(
+        body=lambda w: {
+            "server": w.b_hosting["webhotel"].server_id,
+            "at": (timezone.now() - timedelta(hours=1)).isoformat(),
+        }
+    ),
+    "/api/v1/server-recoveries/{id}": ApiEntry(_b("recovery")),
     "/api/v1/support-grants": ApiEntry(
         body=lambda w: {
             "customer": w.b.pk,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
@@ -242,3 +242,90 @@ def test_the_panel_creates_a_narrow_key_and_explains_a_bad_network(owner_a, cust
     key = ApiKey.objects.get(name="deploy")
     assert key.scopes == ["domains", "hosting"]
     assert key.allowed_ips == ["192.0.2.0/24", "2001:db8::1/128"]
+
+
+# --- Staff keys -----------------------------------------------------------------------------------
+
+
+def test_staff_make_a_staff_key_in_a_session_and_it_acts_with_their_staff_role(
+    staff_admin, logged_in, customer_b
+):
+    session = logged_in(staff_admin)
+    created = session.post(
+        "/api/v1/api-keys", {"name": "automation", "access": "read_write"}, "application/json"
+    )
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["customer"] is None
+    # No expiry given: the longest a staff key may live.
+    expires = timezone.datetime.fromisoformat(body["expires_at"])
+    assert timedelta(days=89) < expires - timezone.now() <= timedelta(days=90)
+    token = body["token"]
+    # Staff-only endpoints answer, and every customer is visible, as for the staff member.
+    assert call(token, url="/api/v1/servers").status_code == 200
+    customers = call(token, url="/api/v1/customers").json()["results"]
+    assert customer_b.pk in {c["id"] for c in customers}
+    # A key cannot make another staff key: that needs the two-factor session.
+    again = call(token, "post", "/api/v1/api-keys", {"name": "more"})
+    assert again.status_code == 403
+    assert again.json()["detail"] == "Staff keys are made from a session with two-factor login."
+
+
+def test_a_staff_key_stops_when_its_maker_stops_being_staff(staff_admin):
+    _key, token = services.create_api_key(Actor(staff_admin), None, name="ops")
+    assert call(token, url="/api/v1/servers").status_code == 200
+    staff_admin.staff_role = ""
+    staff_admin.save(update_fields=["staff_role"])
+    assert call(token, url="/api/v1/servers").status_code == 401
+
+
+def test_staff_keys_must_expire_within_the_limit(staff_admin, settings):
+    settings.HAVN_STAFF_KEY_MAX_DAYS = 30
+    with pytest.raises(ValidationError) as refused:
+        services.create_api_key(
+            Actor(staff_admin), None, name="ops", expires_at=timezone.now() + timedelta(days=31)
+        )
+    assert refused.value.message_dict["expires_at"] == ["A staff key must expire within 30 days."]
+
+
+def test_only_staff_make_staff_keys_and_only_their_maker_manages_one(
+    owner_a, customer_a, staff_admin, staff_support, logged_in
+):
+    # A customer's member who leaves out the customer gets a field error, not a staff key.
+    _key, owner_token = make_key(owner_a, customer_a)
+    answer = call(owner_token, "post", "/api/v1/api-keys", {"name": "x"})
+    assert answer.status_code == 400
+    assert answer.json()["errors"] == {"customer": ["This field is required."]}
+    with pytest.raises(PermissionDenied):
+        services.create_api_key(Actor(owner_a), None, name="x")
+    # Another staff member neither sees nor revokes an admin's staff key.
+    key, _token = services.create_api_key(Actor(staff_admin), None, name="admin's")
+    other = logged_in(staff_support)
+    listed = other.get("/api/v1/api-keys").json()["results"]
+    assert key.pk not in {k["id"] for k in listed}
+    assert other.delete(f"/api/v1/api-keys/{key.pk}").status_code == 404
+    with pytest.raises(PermissionDenied):
+        services.revoke_api_key(Actor(staff_support), key)
+    # Customers never see staff keys.
+    assert key.pk not in {
+        k["id"] for k in call(owner_token, url="/api/v1/api-keys").json()["results"]
+    }
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+
+
+def test_the_staff_keys_page_makes_rotates_and_revokes_own_keys(staff_admin, logged_in, settings):
+    session = logged_in(staff_admin)
+    session.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = session.post("/staff/api-keys/", {"name": "nightly report", "access": "read"})
+    assert page.status_code == 200
+    assert b"shown only this once" in page.content
+    key = ApiKey.objects.get(created_by=staff_admin, customer=None)
+    assert key.name == "nightly report" and key.expires_at is not None
+    rotated = session.post(f"/staff/api-keys/{key.pk}/rotate/")
+    assert rotated.status_code == 200 and b"shown only this once" in rotated.content
+    successor = ApiKey.objects.get(rotated_from=key)
+    assert successor.customer is None and successor.expires_at == key.expires_at
+    assert session.post(f"/staff/api-keys/{successor.pk}/revoke/").status_code == 302
+    assert ApiKey.objects.get(pk=successor.pk).revoked_at is not None
+    listing = session.get("/staff/api-keys/")
+    assert b"nightly report" in listing.content and b"Revoked" in listing.content

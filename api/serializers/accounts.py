@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import ApiKey, Customer, Membership, Role, User
+from accounts.models import ApiKey, AuditEvent, Customer, Membership, Role, User
 from accounts.services import CUSTOMER_FIELDS
 
 
@@ -71,7 +71,12 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):
-    customer = serializers.IntegerField()
+    customer = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The customer the key acts for. Staff leave it out for a staff key, which acts "
+        "with their staff role and must expire within 90 days (the default expiry).",
+    )
     name = serializers.CharField(max_length=100)
     access = serializers.ChoiceField(choices=ApiKey.Access.choices, default=ApiKey.Access.READ)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
@@ -92,4 +97,15 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    """One audit event: who (the actor's e-mail, or `system`), what, to what, from where."""
+
+    actor = serializers.CharField(source="actor_label", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "created_at", "customer", "actor", "action", "target", "ip", "details"]
         read_only_fields = fields

@@ -67,3 +67,17 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "lines",
         ]
         read_only_fields = fields
+
+
+class CreditSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, help_text="Printed on the credit note.")
+
+
+class MarkPaidSerializer(serializers.Serializer):
+    provider_reference = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For example the bank transfer's reference.",
+    )

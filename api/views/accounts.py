@@ -1,14 +1,18 @@
 """API views over the account services. Every queryset comes from visible_to(user)."""
 
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from accounts import services
 from accounts.actor import Actor
-from accounts.models import ApiKey, Customer, Membership
-from accounts.permissions import require
+from accounts.models import ApiKey, AuditEvent, Customer, Membership
+from accounts.permissions import narrow_to_permission, require
 from api.serializers import accounts as serializers
 from api.views.base import CustomerOwnedViewSet
 
@@ -97,9 +101,15 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Custom
 
 
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet):
+    """Customers' keys, and a staff member's own staff keys (`customer` null)."""
+
     model = ApiKey
     serializer_class = serializers.ApiKeySerializer
     filterset_fields = ["customer", "access"]
+
+    def get_queryset(self):
+        user = self.request.user
+        return super().get_queryset().filter(Q(customer__isnull=False) | Q(created_by=user))
 
     @extend_schema(
         request=serializers.ApiKeyCreateSerializer,
@@ -109,7 +119,15 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOw
         data = serializers.ApiKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        customer = self.visible_customer(fields.pop("customer"))
+        customer_id = fields.pop("customer", None)
+        if customer_id is not None:
+            customer = self.visible_customer(customer_id)
+        elif not request.user.is_staff:
+            raise ValidationError({"customer": _("This field is required.")})
+        elif isinstance(request.auth, ApiKey):
+            raise PermissionDenied(_("Staff keys are made from a session with two-factor login."))
+        else:
+            customer = None
         key, token = services.create_api_key(self.actor, customer, **fields)
         key.token = token
         return Response(
@@ -130,4 +148,32 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOw
         key.token = token
         return Response(
             serializers.ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED
+        )
+
+
+class AuditEventFilter(filters.FilterSet):
+    action = filters.CharFilter(
+        lookup_expr="startswith", help_text="Events whose action starts with this."
+    )
+    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["customer", "action", "since", "until"]
+
+
+class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet):
+    """The audit log, newest first: the customer's owners and admins see their customer's events
+    (support staff reading their content included); staff see every event."""
+
+    model = AuditEvent
+    serializer_class = serializers.AuditEventSerializer
+    filterset_class = AuditEventFilter
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):
+        events = AuditEvent.objects.visible_to(self.request.user)
+        return narrow_to_permission(events, self.request.user, "audit.view").order_by(
+            "-created_at", "-pk"
         )
