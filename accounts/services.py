@@ -315,8 +315,19 @@ def send_invitation(user_id: int) -> None:
     send_mail(subject, body, None, [user.email])
 
 
+def ensure_customer_active(customer: Customer) -> None:
+    """Refuse anything new (resources, members, keys, paid orders) for a customer that is not
+    active: suspended, or closing in its grace period."""
+    if customer.status != Customer.Status.ACTIVE:
+        raise ValidationError(
+            _("The customer account is %(status)s: no new resources can be created.")
+            % {"status": customer.get_status_display().lower()}
+        )
+
+
 def add_member(actor: Actor, customer: Customer, email: str, role: str) -> Membership:
     require(actor, "members.manage", customer)
+    ensure_customer_active(customer)
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
     with transaction.atomic():
@@ -457,6 +468,8 @@ def create_api_key(
     acting staff member's own staff key, which always expires (`_staff_key_expiry`).
     """
     _require_key_manager(actor, customer)
+    if customer is not None:
+        ensure_customer_active(customer)
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": _("The expiry must be in the future.")})
     if customer is None:

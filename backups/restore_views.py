@@ -14,8 +14,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.actor import Actor
-from accounts.consent import require_content_access
-from accounts.models import SupportScope
 from accounts.permissions import has_perm, require
 from backups.forms import RecoveryForm, RestoreForm, WaiveForm
 from backups.models import ItemKind, RestoreOrder, ServerRecovery, Snapshot
@@ -34,19 +32,6 @@ def _errors(form, exc: ValidationError) -> None:
             form.add_error(name if name in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
-
-
-def _listing(customer, snapshot_row, folder: str):
-    """The entries directly in ``folder`` of the snapshot, folders first."""
-    repo = restores.repository_of(customer)
-    snapshot = repo.load_snapshot(snapshot_row.snapshot_id)
-    prefix = f"{folder}/" if folder else ""
-    found = [
-        e
-        for e in repo.iter_tree(snapshot)
-        if e.path.startswith(prefix) and "/" not in e.path[len(prefix) :]
-    ]
-    return sorted(found, key=lambda e: (e.type != "dir", e.path))
 
 
 @login_required
@@ -85,14 +70,7 @@ def restore_view(request, customer_id, kind, item_id, snapshot_id):
     entries, parent = [], None
     if kind != ItemKind.DATABASE:
         try:
-            # A snapshot's file list is content: staff need the customer's grant (audited).
-            require_content_access(
-                Actor.from_request(request),
-                customer,
-                SupportScope.BACKUPS,
-                what=f"snapshot {row.snapshot_id[:12]} of {row.item_name}: /{folder}",
-            )
-            entries = _listing(customer, row, folder)
+            entries = restores.snapshot_entries(Actor.from_request(request), row, folder)
         except PermissionDenied as exc:  # an unbound form takes no errors: say it as a message
             messages.error(request, str(exc))
         except ValidationError as exc:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.core import signing
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
@@ -682,11 +683,13 @@ def panel_url_names(urlconf=None) -> set[str]:
 @dataclass(frozen=True)
 class ApiEntry:
     """``params`` fills the path with customer B's objects; ``body`` is what a write sends.
-    ``catalog`` marks shared, non-customer data (plans) that everyone may read."""
+    ``catalog`` marks shared, non-customer data (plans) that everyone may read; ``multipart``
+    sends the body as a form upload instead of JSON."""
 
     params: Callable[[World], dict] = field(default=lambda world: {})
     body: Callable[[World], dict] = field(default=lambda world: {})
     catalog: bool = False
+    multipart: bool = False
 
 
 def _b(key):
@@ -841,6 +844,24 @@ API: dict[str, ApiEntry] = {
     "/api/v1/invoices/{id}/pay": ApiEntry(_b("invoice")),
     "/api/v1/invoices/{id}/credit": ApiEntry(_b("invoice"), lambda w: {"reason": "stolen"}),
     "/api/v1/invoices/{id}/mark-paid": ApiEntry(_b("invoice")),
+    "/api/v1/domains/transfer-in": ApiEntry(
+        body=lambda w: {"customer": w.b.pk, "name": "taken.dk", "auth_code": "x"}
+    ),
+    "/api/v1/identity-verifications/document": ApiEntry(
+        body=lambda w: {
+            "customer": w.b.pk,
+            "document": SimpleUploadedFile("id.pdf", b"%PDF-1.4 FOREIGN"),
+        },
+        multipart=True,
+    ),
+    "/api/v1/identity-verifications/{id}/decide": ApiEntry(
+        _b("verification"), lambda w: {"approved": True}
+    ),
+    "/api/v1/identity-verifications/{id}/document": ApiEntry(_b("verification")),
+    "/api/v1/dpa-versions": ApiEntry(
+        catalog=True, body=lambda w: {"version": "9.9", "text": "Stolen"}
+    ),
+    "/api/v1/snapshots/{id}/entries": ApiEntry(_b("snapshot")),
     "/api/v1/audit-events": ApiEntry(),
     "/api/v1/audit-events/{id}": ApiEntry(_b("auditevent")),
     "/api/v1/server-recoveries": ApiEntry(

@@ -444,3 +444,17 @@ def test_staff_admins_publish_a_dpa_version_and_see_who_accepted_which(
     assert support.post("/staff/dpa/", {"version": "4.0", "text": "x"}).status_code == 403
     assert logged_in(owner_a).get("/staff/dpa/").status_code == 403
     assert DpaVersion.objects.count() == 2
+
+
+def test_staff_admins_publish_a_dpa_version_through_the_api(staff_admin, staff_support, logged_in):
+    body = {"version": "3.0", "text": "Ny databehandleraftale"}
+    support = logged_in(staff_support)
+    assert support.post("/api/v1/dpa-versions", body, "application/json").status_code == 403
+    admin = logged_in(staff_admin)
+    published = admin.post("/api/v1/dpa-versions", body, "application/json")
+    assert published.status_code == 201 and published.json()["version"] == "3.0"
+    again = admin.post("/api/v1/dpa-versions", body, "application/json")
+    assert again.status_code == 400 and "version" in again.json()["errors"]
+    assert admin.get("/api/v1/dpa").json()["version"] == "3.0"
+    versions = support.get("/api/v1/dpa-versions").json()["results"]
+    assert versions[0]["version"] == "3.0" and len(versions) == 2  # the first one, and 3.0

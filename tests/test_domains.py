@@ -256,3 +256,66 @@ def test_auto_renewal_and_expiry(customer_a, owner_a, time_machine):
     lapsing.refresh_from_db()
     assert lapsing.status == Domain.Status.EXPIRED
     assert AuditEvent.objects.filter(action="domain.expired", target="beta.dk").exists()
+
+
+def test_the_api_takes_documents_and_staff_decide_them(
+    person, person_owner, staff_admin, logged_in, settings
+):
+    owner = logged_in(person_owner)
+    text = SimpleUploadedFile("pas.txt", b"just text")
+    refused = owner.post(
+        "/api/v1/identity-verifications/document",
+        {"customer": person.pk, "document": text},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == {"document": ["Upload a PDF, JPEG or PNG file."]}
+    pdf = SimpleUploadedFile("pas.pdf", b"%PDF-1.4 passport")
+    sent = owner.post(
+        "/api/v1/identity-verifications/document", {"customer": person.pk, "document": pdf}
+    )
+    assert sent.status_code == 201 and sent.json()["status"] == "pending"
+    check = sent.json()["id"]
+    # The customer cannot decide their own check, nor read the file back through the API.
+    assert (
+        owner.post(f"/api/v1/identity-verifications/{check}/decide", {"approved": True}).status_code
+        == 403
+    )
+    assert owner.get(f"/api/v1/identity-verifications/{check}/document").status_code == 403
+
+    staff = logged_in(staff_admin)
+    document = staff.get(f"/api/v1/identity-verifications/{check}/document")
+    assert document.status_code == 200
+    assert b"".join(document.streaming_content) == b"%PDF-1.4 passport"
+    assert "attachment" in document["Content-Disposition"]
+    assert (
+        AuditEvent.objects.filter(action="identity.document_viewed", customer=person).count() == 1
+    )
+    no_reason = staff.post(
+        f"/api/v1/identity-verifications/{check}/decide",
+        {"approved": False},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert no_reason.status_code == 400 and "reason" in no_reason.json()["errors"]
+    approved = staff.post(
+        f"/api/v1/identity-verifications/{check}/decide",
+        {"approved": True},
+        content_type="application/json",
+    )
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert domains.identity_verified(person)
+
+
+def test_the_api_transfers_a_name_in(customer_a, customer_b, owner_a, logged_in):
+    contact = domains.contact_of(customer_b)
+    LocalRegistry(registrar="other").register("gamma.dk", contact, contact, 1, [], False)
+    client = logged_in(owner_a)
+    body = {"customer": customer_a.pk, "name": "gamma.dk", "auth_code": "WRONG-CODE"}
+    wrong = client.post("/api/v1/domains/transfer-in", body, content_type="application/json")
+    assert wrong.status_code == 400 and "auth_code" in wrong.json()["errors"]
+    body["auth_code"] = LocalRegistry(registrar="other").transfer_out_code("gamma.dk")
+    moved = client.post("/api/v1/domains/transfer-in", body, content_type="application/json")
+    assert moved.status_code == 201, moved.content
+    assert "auth_code" not in moved.json()
+    assert Domain.objects.get(name="gamma.dk").customer == customer_a

@@ -23,7 +23,9 @@ from accounts.models import (
 )
 from accounts.privacy import closure as closures
 from accounts.privacy import purge, registry
-from accounts.services import create_api_key
+from accounts.services import add_member, create_api_key
+from api.webhooks import services as webhook_services
+from backups.services import restores
 from hosting.models import Domain, Mailbox, ResourceStatus, Webhotel
 from hosting.registry_local import RegistryDomain
 from hosting.services import domains, webhotels
@@ -89,6 +91,30 @@ def test_closing_suspends_at_once_and_blocks_new_resources(hosted, customer_a, o
     assert webhotel.status == ResourceStatus.ACTIVE
     assert {op.status for op in drain()} == {"done"}
     assert not (server_root / "webhotels" / webhotel.system_user / "SUSPENDED").exists()
+
+
+def test_a_closing_customer_gets_no_new_keys_webhooks_members_or_paid_restores(
+    customer_a, owner_a, tariff
+):
+    closures.close_account(Actor(owner_a), customer_a, reauthenticated_password=PASSWORD)
+    customer_a.refresh_from_db()
+    actor = Actor(owner_a)
+    attempts = {
+        "API key": lambda: create_api_key(actor, customer_a, name="late"),
+        "webhook": lambda: webhook_services.create_endpoint(
+            actor, customer_a, url="https://192.0.2.1/hook", events=["operation.done"]
+        ),
+        "member": lambda: add_member(actor, customer_a, "late@example.dk", Role.TECHNICAL),
+        "restore": lambda: restores.quote(
+            actor, customer_a, kind="webhotel", item_id=1, destination="download"
+        ),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(ValidationError, match="closing: no new resources") as refused:
+            attempt()
+        assert refused.value.messages, what
+    assert not ApiKey.objects.filter(name="late").exists()
+    assert not Membership.objects.filter(user__email="late@example.dk").exists()
 
 
 def test_the_grace_period_is_a_setting_and_ends_reopening(customer_a, owner_a, settings):

@@ -331,3 +331,23 @@ def test_a_staff_members_key_cannot_create_a_grant(client, customer_a, staff_adm
     assert response.status_code == 403
     assert response["Content-Type"] == "application/problem+json"
     assert not SupportGrant.objects.exists()
+
+
+def test_the_api_lists_a_snapshot_folder_for_staff_only_with_a_grant(
+    backed_up, owner_a, customer_a, staff_support, logged_in
+):
+    _webhotel, snapshot = backed_up
+    url = f"/api/v1/snapshots/{snapshot.pk}/entries?path=public_html"
+    staff = logged_in(staff_support)
+    assert staff.get(url).status_code == 403
+    grant(owner_a, customer_a, scopes=["backups"])
+    listed = staff.get(url)
+    assert listed.status_code == 200
+    names = {entry["path"] for entry in listed.json()}
+    assert "public_html/page1.html" in names
+    assert all(entry["path"].startswith("public_html/") for entry in listed.json())
+    [read] = events(customer_a, "support.content_read")
+    assert read.target.endswith("/public_html")
+    # The customer lists their own snapshot without any grant; the root lists folders first.
+    root = logged_in(owner_a).get(f"/api/v1/snapshots/{snapshot.pk}/entries").json()
+    assert root[0]["type"] == "dir" and "public_html" in {entry["path"] for entry in root}

@@ -23,6 +23,7 @@ from accounts import audit
 from accounts.actor import Actor
 from accounts.models import Customer
 from accounts.permissions import require
+from accounts.services import ensure_customer_active
 from accounts.webhooks import EVENTS, TEST_EVENT
 from api.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from api.webhooks import addresses, sender, signing
@@ -57,6 +58,7 @@ def create_endpoint(
 ) -> tuple[WebhookEndpoint, str]:
     """Returns the endpoint and its signing secret, which is shown this once."""
     require(actor, "apikeys.manage", customer)
+    ensure_customer_active(customer)
     events = _clean_events(events)
     addresses.resolve(url)
     secret = "whsec_" + secrets.token_urlsafe(32)

@@ -29,6 +29,7 @@ from accounts.actor import Actor
 from accounts.consent import require_content_access
 from accounts.models import Customer, Invoice, RestoreScope, SupportScope
 from accounts.permissions import require
+from accounts.services import ensure_customer_active
 from backups import restore, sources
 from backups.models import (
     Destination,
@@ -112,6 +113,7 @@ def quote(
     """Price a restore of one item (or of ``paths`` in it) from a snapshot. The quote keeps its
     price for ``QUOTE_VALID`` and does nothing until it is accepted."""
     require(actor, "restores.order", customer)
+    ensure_customer_active(customer)
     if kind not in DESTINATIONS:
         raise ValidationError({"kind": _("Choose a webhotel, a database or a mailbox.")})
     if destination not in DESTINATIONS[kind]:
@@ -225,6 +227,29 @@ def repository_of(customer: Customer):
         return open_repository(customer)
     except KeysDestroyed:
         raise ValidationError({"snapshot": ERASED}) from None
+
+
+def snapshot_entries(actor: Actor, snapshot_row: Snapshot, folder: str = "") -> list:
+    """The entries directly in ``folder`` of a webhotel's or mailbox's snapshot, folders first,
+    to choose what to restore. A file list is content: staff need the customer's grant for
+    backups (audited)."""
+    folder = folder.strip("/")
+    require(actor, "restores.view", snapshot_row.customer)
+    require_content_access(
+        actor,
+        snapshot_row.customer,
+        SupportScope.BACKUPS,
+        what=f"snapshot {snapshot_row.snapshot_id[:12]} of {snapshot_row.item_name}: /{folder}",
+    )
+    repo = repository_of(snapshot_row.customer)
+    snapshot = repo.load_snapshot(snapshot_row.snapshot_id)
+    prefix = f"{folder}/" if folder else ""
+    found = [
+        e
+        for e in repo.iter_tree(snapshot)
+        if e.path.startswith(prefix) and "/" not in e.path[len(prefix) :]
+    ]
+    return sorted(found, key=lambda e: (e.type != "dir", e.path))
 
 
 # -- accepting, paying, waiving, cancelling ------------------------------------------------------

@@ -13,9 +13,9 @@ from accounts import audit
 from accounts.actor import Actor
 from accounts.models import Customer
 from accounts.permissions import require
+from accounts.services import ensure_customer_active
 from hosting import dns
 from hosting.models import DnsRecord, DnsZone, Domain, IdentityVerification
-from hosting.services.webhotels import ensure_customer_active
 from infra import identity, registry, secretbox
 
 SIGNATURE_VALIDITY = timedelta(days=30)

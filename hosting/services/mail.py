@@ -9,15 +9,12 @@ from django.utils.translation import gettext as _
 from accounts import audit
 from accounts.actor import Actor
 from accounts.permissions import require
+from accounts.services import ensure_customer_active
 from hosting.credentials import dovecot_hash, generate_password
 from hosting.dns import normalize_domain
 from hosting.models import MailAlias, Mailbox, MailDomain, ResourceStatus, Webhotel
 from hosting.services.operations import enqueue
-from hosting.services.webhotels import (
-    check_transition,
-    ensure_customer_active,
-    refuse_while_deleting,
-)
+from hosting.services.webhotels import check_transition, refuse_while_deleting
 
 MIN_PASSWORD_LENGTH = 10
 

@@ -12,20 +12,13 @@ from accounts import audit
 from accounts.actor import Actor
 from accounts.models import Customer
 from accounts.permissions import require
+from accounts.services import ensure_customer_active
 from hosting.credentials import generate_password, mysql_native_verifier, scram_sha256_verifier
 from hosting.dns import normalize_domain
 from hosting.models import Database, Plan, ResourceStatus, Server, Webhotel
 from hosting.services.operations import enqueue
 
 WEB_ROLES = (Server.Role.WEB, Server.Role.COMBINED)
-
-
-def ensure_customer_active(customer: Customer) -> None:
-    if customer.status != Customer.Status.ACTIVE:
-        raise ValidationError(
-            _("The customer account is %(status)s: no new resources can be created.")
-            % {"status": customer.get_status_display().lower()}
-        )
 
 
 def _normalized(name: str, field: str) -> str:
