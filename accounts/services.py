@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from accounts import audit, lockout
 from accounts.actor import Actor
 from accounts.models import ApiKey, Customer, Membership, Role, User, UserSession
-from accounts.permissions import require
+from accounts.permissions import require, role_of
 
 CUSTOMER_FIELDS = (
     "kind",
@@ -328,6 +328,14 @@ def ensure_customer_active(customer: Customer) -> None:
 def add_member(actor: Actor, customer: Customer, email: str, role: str) -> Membership:
     require(actor, "members.manage", customer)
     ensure_customer_active(customer)
+    staff_user = User.objects.filter(email__iexact=email.strip(), staff_role__gt="").exists()
+    if staff_user and role_of(actor.user, customer) is None:
+        # A member reads the customer's content without a grant: staff become members only when
+        # the customer's own owners or administrators add them, never through staff powers.
+        audit.record(actor, "authz.denied", customer=customer, target="members.add_staff")
+        raise PermissionDenied(
+            _("Staff are added to a customer only by its own owners or administrators.")
+        )
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role.")})
     with transaction.atomic():

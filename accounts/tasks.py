@@ -18,14 +18,6 @@ def build_export(export_id: int) -> str:
 
 
 @shared_task
-def purge_closed_accounts() -> dict:
-    """Daily: purge the closed accounts whose grace period is over (resuming unfinished ones)."""
-    from accounts.privacy import purge
-
-    return purge.purge_due()
-
-
-@shared_task
 def apply_retention_rules() -> dict:
     """Daily: apply every retention rule (accounts/privacy/retention.py)."""
     from accounts.privacy import retention

@@ -446,11 +446,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 3600.0,
         "options": {"expires": 3600},
     },
-    "purge-closed-accounts": {
-        "task": "accounts.tasks.purge_closed_accounts",
-        "schedule": 24 * 3600.0,
-        "options": {"expires": 3600},
-    },
     "purge-idempotency-keys": {
         "task": "api.tasks.purge_idempotency_keys",
         "schedule": 3600.0,

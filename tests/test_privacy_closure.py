@@ -214,7 +214,7 @@ def test_a_purge_killed_halfway_resumes_where_it_stopped(hosted, customer_a, own
     assert not Webhotel.objects.filter(customer=customer_a).exists()
     assert [c.pk for c in purge.due(now)] == [closure.pk]
 
-    assert purge.purge_due(now) == {"purged": 1, "incomplete": 0}
+    assert purge.purge_due(now) == {"purged": 1, "incomplete": 0, "busy": 0}
     closure.refresh_from_db()
     assert closure.status == AccountClosure.Status.PURGED and closure.last_error == ""
     assert not ApiKey.objects.filter(customer=customer_a).exists()

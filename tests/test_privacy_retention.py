@@ -5,6 +5,8 @@ import os
 from datetime import datetime, timedelta
 
 import pytest
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
@@ -20,7 +22,7 @@ from accounts.models import (
     UserSession,
 )
 from accounts.privacy import closure as closures
-from accounts.privacy import retention
+from accounts.privacy import purge, retention
 from hosting.models import IdentityVerification
 from hosting.services import domains
 from tests.factories import PASSWORD, CustomerFactory, MembershipFactory
@@ -129,6 +131,26 @@ def test_a_period_can_be_overridden_in_settings(owner_a, client, settings):
     settings.HAVN_RETENTION_RULES = {"login_records": {"period_days": 30}}
     assert retention.rule("login_records").period == timedelta(days=30)
     assert _apply("login_records", now + timedelta(days=31)) == 2
+
+
+def test_rules_another_setting_governs_refuse_an_override(settings):
+    settings.HAVN_CLOSURE_GRACE_DAYS = 14
+    assert retention.rule("personal_data").period == timedelta(days=14)
+    settings.HAVN_RETENTION_RULES = {"personal_data": {"period_days": 30}}
+    with pytest.raises(ImproperlyConfigured, match="HAVN_CLOSURE_GRACE_DAYS"):
+        retention.rule("personal_data").period  # noqa: B018 -- reading it is the check
+
+
+def test_a_closure_is_purged_by_one_run_at_a_time(customer_a, owner_a):
+    closure = closures.close_account(Actor(owner_a), customer_a, reauthenticated_password=PASSWORD)
+    later = closure.purge_after + timedelta(minutes=1)
+    cache.add(f"havn:purge:{closure.pk}", "1")  # another run holds it
+    assert purge.purge_due(later) == {"purged": 0, "incomplete": 0, "busy": 1}
+    closure.refresh_from_db()
+    assert closure.status == AccountClosure.Status.GRACE and closure.attempts == 0
+    cache.delete(f"havn:purge:{closure.pk}")
+    assert purge.purge_due(later)["purged"] == 1
+    assert AuditEvent.objects.filter(action="account.purged").count() == 1
 
 
 def test_the_staff_report_shows_what_is_due_and_what_was_deleted(

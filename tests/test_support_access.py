@@ -16,7 +16,7 @@ from accounts.consent import (
     revoke_support_access,
 )
 from accounts.models import ApiKey, AuditEvent, Role, SupportGrant
-from accounts.services import create_api_key
+from accounts.services import add_member, create_api_key
 from backups.models import BackupRun, RestoreOrder, Snapshot
 from backups.services import restores, runs
 from tests.factories import MembershipFactory
@@ -351,3 +351,19 @@ def test_the_api_lists_a_snapshot_folder_for_staff_only_with_a_grant(
     # The customer lists their own snapshot without any grant; the root lists folders first.
     root = logged_in(owner_a).get(f"/api/v1/snapshots/{snapshot.pk}/entries").json()
     assert root[0]["type"] == "dir" and "public_html" in {entry["path"] for entry in root}
+
+
+def test_staff_cannot_make_themselves_members_to_skip_the_grant(
+    customer_a, owner_a, staff_admin, staff_support
+):
+    for staff in (staff_admin, staff_support):
+        with pytest.raises(PermissionDenied, match="only by its own owners"):
+            add_member(Actor(staff_admin), customer_a, staff.email.upper(), Role.OWNER)
+    assert not customer_a.memberships.filter(user__staff_role__gt="").exists()
+    [denial, _] = events(customer_a, "authz.denied")
+    assert denial.target == "members.add_staff" and denial.actor == staff_admin
+    with pytest.raises(PermissionDenied):
+        require_content_access(Actor(staff_admin), customer_a, "files", what="/public_html")
+    # The customer's own owner may still add a staff member (say, the customer's own employee).
+    add_member(Actor(owner_a), customer_a, staff_support.email, Role.TECHNICAL)
+    assert customer_a.memberships.filter(user=staff_support).exists()

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import structlog
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -38,8 +39,16 @@ class Deferred(Exception):  # noqa: N818 -- a state, not an error
         self.until = until
 
 
+# Longer than any purge takes; a run that died holding the lock blocks the next one this long.
+PURGE_LOCK_SECONDS = 3600
+
+
 class PurgeIncomplete(Exception):
     """A step failed; the purge resumes from it at the next run."""
+
+
+class PurgeBusy(Exception):
+    """Another run is purging this closure right now."""
 
 
 def due(now: datetime | None = None):
@@ -59,14 +68,16 @@ def _ripe(closure: AccountClosure, now: datetime) -> bool:
 
 
 def purge_due(now: datetime | None = None) -> dict:
-    """Daily (beat task and ``manage.py purge_closed_accounts``): purge every due closure. A
-    failure of one is recorded on it and does not stop the others."""
-    report = {"purged": 0, "incomplete": 0}
+    """Daily (the ``personal_data`` retention rule, and ``manage.py purge_closed_accounts``):
+    purge every due closure. A failure of one is recorded on it and does not stop the others."""
+    report = {"purged": 0, "incomplete": 0, "busy": 0}
     for closure in due(now):
         try:
             purge(closure, now=now)
         except PurgeIncomplete:
             report["incomplete"] += 1
+        except PurgeBusy:
+            report["busy"] += 1
         else:
             report["purged"] += 1
     return report
@@ -95,8 +106,21 @@ def _recipients(customer: Customer) -> list[str]:
 
 
 def purge(closure: AccountClosure, *, now: datetime | None = None) -> AccountClosure:
-    """Run every eraser not yet done, in order; then finish the closure with its receipt."""
+    """Run every eraser not yet done, in order; then finish the closure with its receipt.
+
+    One run per closure at a time (a lock in the cache): a second run meanwhile raises
+    `PurgeBusy` and changes nothing."""
     now = now or timezone.now()
+    lock = f"havn:purge:{closure.pk}"
+    if not cache.add(lock, "1", timeout=PURGE_LOCK_SECONDS):
+        raise PurgeBusy(f"closure {closure.pk} is being purged by another run")
+    try:
+        return _run(closure, now)
+    finally:
+        cache.delete(lock)
+
+
+def _run(closure: AccountClosure, now: datetime) -> AccountClosure:
     closure = _claim(closure, now)
     customer = closure.customer
     closure.now = now  # the erasers' clock

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -41,10 +42,19 @@ class Rule:
     action: str
     due: Callable[[datetime, timedelta], int] | None = None  # how many are due; None: nothing kept
     apply: Callable[[datetime, timedelta], int] | None = None  # delete what is due; the count
+    # A period that another setting already governs (in days): that setting is the one to change.
+    period_setting: str = ""
 
     @property
     def period(self) -> timedelta:
         override = settings.HAVN_RETENTION_RULES.get(self.key, {})
+        if self.period_setting:
+            if override:
+                raise ImproperlyConfigured(
+                    f"HAVN_RETENTION_RULES cannot change the rule {self.key!r}: set "
+                    f"{self.period_setting} instead."
+                )
+            return timedelta(days=getattr(settings, self.period_setting))
         return timedelta(days=override.get("period_days", self.period_days))
 
 
@@ -204,6 +214,7 @@ RULES: tuple[Rule, ...] = (
         action=_("The purge runs every eraser of the data inventory; a receipt is sent."),
         due=_purges_due,
         apply=_purge,
+        period_setting="HAVN_CLOSURE_GRACE_DAYS",
     ),
     Rule(
         key="invoices",
@@ -244,6 +255,7 @@ RULES: tuple[Rule, ...] = (
         action=_("The archive is deleted from the object store when its link expires."),
         due=_exports_due,
         apply=_expire_exports,
+        period_setting="HAVN_EXPORT_LINK_DAYS",
     ),
 )
 
