@@ -15,6 +15,7 @@ from accounts.models import (
     ApiKey,
     AuditEvent,
     Customer,
+    DataExport,
     ErasureReceipt,
     Membership,
     Role,
@@ -22,13 +23,14 @@ from accounts.models import (
     UserSession,
 )
 from accounts.privacy import closure as closures
-from accounts.privacy import purge, registry
+from accounts.privacy import export, purge, registry
 from accounts.services import add_member, create_api_key
 from api.webhooks import services as webhook_services
 from backups.services import restores
 from hosting.models import Domain, Mailbox, ResourceStatus, Webhotel
 from hosting.registry_local import RegistryDomain
 from hosting.services import domains, webhotels
+from infra import objectstore
 from tests.conftest import drain
 from tests.factories import PASSWORD, MembershipFactory, PlanFactory
 
@@ -282,3 +284,16 @@ def test_objects_under_object_lock_stay_and_the_step_is_retried(locked_store, cu
     assert [c.pk for c in purge.due(deferred_until + timedelta(seconds=1))] == [closure.pk]
     purge.purge(closure, now=deferred_until + timedelta(seconds=1))
     assert locked_store.stat(locked) is not None  # the store's lock, not our clock, decides
+
+
+def test_an_export_built_while_the_purge_runs_leaves_nothing_behind(customer_a, owner_a):
+    requested = export.request_export(Actor(owner_a), customer_a)
+    closure = closures.close_account(Actor(owner_a), customer_a, reauthenticated_password=PASSWORD)
+    AccountClosure.objects.filter(pk=closure.pk).update(status=AccountClosure.Status.PURGING)
+    assert export.build_export(requested.pk) == "erased"
+    key = f"exports/{customer_a.uuid}/{requested.uuid}.zip"
+    assert objectstore.default_store().stat(key) is None
+    requested.refresh_from_db()
+    assert requested.status == DataExport.Status.QUEUED and requested.object_key == ""
+    with pytest.raises(ValidationError, match="erased"):
+        export.request_export(Actor(owner_a), customer_a)

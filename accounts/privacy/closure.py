@@ -111,3 +111,11 @@ def reopen_account(actor: Actor, customer: Customer, *, now: datetime | None = N
         )
         audit.record(actor, "account.reopened", customer=customer, target=f"closure {closure.pk}")
     return customer
+
+
+def erasing(customer: Customer) -> bool:
+    """True once the customer's purge has started: nothing new may be written about them."""
+    return AccountClosure.objects.filter(
+        customer=customer,
+        status__in=[AccountClosure.Status.PURGING, AccountClosure.Status.PURGED],
+    ).exists()

@@ -25,6 +25,7 @@ from accounts.actor import Actor
 from accounts.invoice_pdf import render_invoice_pdf
 from accounts.models import Customer, DataExport, Invoice
 from accounts.permissions import require
+from accounts.privacy.closure import erasing
 from accounts.privacy.registry import categories
 from infra import objectstore
 
@@ -36,7 +37,7 @@ OPEN = (DataExport.Status.QUEUED,)
 def request_export(actor: Actor, customer: Customer) -> DataExport:
     """Queue an export; one at a time per customer (a queued one is returned again)."""
     require(actor, "privacy.export", customer)
-    if customer.status == Customer.Status.CLOSED:
+    if customer.status == Customer.Status.CLOSED or erasing(customer):
         raise ValidationError(_("This account has been erased; there is nothing to export."))
     with transaction.atomic():
         Customer.objects.select_for_update().get(pk=customer.pk)
@@ -95,7 +96,7 @@ def build_export(export_id: int, now: datetime | None = None) -> str:
         log.warning("privacy.export_failed", export=export.pk, error=type(exc).__name__)
         claimed.update(status=DataExport.Status.FAILED, error=_("The export could not be built."))
         return DataExport.Status.FAILED
-    claimed.update(
+    ready = not erasing(customer) and claimed.update(
         status=DataExport.Status.READY,
         object_key=key,
         size=size,
@@ -103,6 +104,9 @@ def build_export(export_id: int, now: datetime | None = None) -> str:
         ready_at=now,
         expires_at=now + timedelta(days=settings.HAVN_EXPORT_LINK_DAYS),
     )
+    if not ready:  # the purge began meanwhile (and may have erased the row): keep nothing
+        objectstore.default_store().delete(key)
+        return "erased"
     audit.record(Actor.system(), "export.ready", customer=customer, target=str(export.uuid))
     webhooks.emit(
         customer,

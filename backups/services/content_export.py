@@ -29,6 +29,7 @@ from accounts import audit
 from accounts.actor import Actor
 from accounts.models import Customer
 from accounts.permissions import require
+from accounts.privacy.closure import erasing
 from backups import sources
 from backups.content_archive import ContentArchive
 from backups.models import ContentExport
@@ -56,7 +57,7 @@ def object_key(export: ContentExport) -> str:
 def request_content_export(actor: Actor, customer: Customer) -> ContentExport:
     """Queue a content export; one at a time per customer (an open one is returned again)."""
     require(actor, "privacy.export", customer)
-    if customer.status == Customer.Status.CLOSED:
+    if customer.status == Customer.Status.CLOSED or erasing(customer):
         raise ValidationError(_("This account has been erased; there is no content to export."))
     with transaction.atomic():
         Customer.objects.select_for_update().get(pk=customer.pk)
@@ -173,6 +174,9 @@ def build_content_export(export_id: int, now: datetime | None = None) -> str:
                 "item": item.name
             }
         return _finish(export, ContentExport.Status.FAILED, error=error)
+    if erasing(export.customer) or not ContentExport.objects.filter(pk=export.pk).exists():
+        objectstore.default_store().delete(key)  # the purge began meanwhile: keep nothing
+        return "erased"
     return _finish(
         export,
         ContentExport.Status.READY,
