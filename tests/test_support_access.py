@@ -367,3 +367,19 @@ def test_staff_cannot_make_themselves_members_to_skip_the_grant(
     # The customer's own owner may still add a staff member (say, the customer's own employee).
     add_member(Actor(owner_a), customer_a, staff_support.email, Role.TECHNICAL)
     assert customer_a.memberships.filter(user=staff_support).exists()
+
+
+def test_a_link_staff_got_under_a_grant_dies_with_the_grant(owner_a, customer_a, staff_support):
+    order = archive_order(customer_a)
+    given = grant(owner_a, customer_a, scopes=["backups"])
+    staff_link = restores.download_link(Actor(staff_support), order)
+    owner_link = restores.download_link(Actor(owner_a), order)
+    token = staff_link.rstrip("/").rsplit("/", 1)[1]
+    assert restores.order_for_download(token) == order
+    [download] = [e for e in events(customer_a, "support.content_read") if "download" in e.target]
+    assert download.details["grant"] == given.pk
+    revoke_support_access(Actor(owner_a), given)
+    with pytest.raises(PermissionDenied, match="invalid or has expired"):
+        restores.order_for_download(token)
+    # The customer's own link does not depend on any grant.
+    assert restores.order_for_download(owner_link.rstrip("/").rsplit("/", 1)[1]) == order

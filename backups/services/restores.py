@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from accounts import audit, billing, webhooks
 from accounts.actor import Actor
 from accounts.consent import require_content_access
-from accounts.models import Customer, Invoice, RestoreScope, SupportScope
+from accounts.models import Customer, Invoice, RestoreScope, SupportGrant, SupportScope
 from accounts.permissions import require
 from accounts.services import ensure_customer_active
 from backups import restore, sources
@@ -631,26 +631,47 @@ def download_link(actor: Actor, order: RestoreOrder) -> str:
     require(actor, "restores.view", order.customer)
     if not order.archive_key or order.archive_expires_at <= timezone.now():
         raise ValidationError(_("There is no archive to download for this order."))
-    # The archive is the customer's content: staff need the customer's grant (audited).
-    require_content_access(
+    # The archive is the customer's content: staff need the customer's grant (audited), and a
+    # link issued under a grant works only while that grant lasts.
+    grant = require_content_access(
         actor, order.customer, SupportScope.BACKUPS, what=f"restore archive of order {order.pk}"
     )
-    token = signing.dumps(str(order.uuid), salt=LINK_SALT)
+    token = signing.dumps(
+        {"order": str(order.uuid), "grant": grant.pk if grant else None}, salt=LINK_SALT
+    )
     audit.record(actor, "restore.link_issued", customer=order.customer, target=f"order {order.pk}")
     return reverse("backups:download", args=[token])
 
 
 def order_for_download(token: str) -> RestoreOrder:
-    """The order a download link names, while the link and the archive are valid."""
+    """The order a download link names, while the link and the archive are valid (and, for a
+    link staff got under a support grant, while the grant lasts; such a download is audited)."""
+    invalid = PermissionDenied(_("This download link is invalid or has expired."))
     try:
-        order_uuid = signing.loads(
-            token, salt=LINK_SALT, max_age=settings.HAVN_RESTORE_LINK_HOURS * 3600
-        )
-    except signing.BadSignature:
-        raise PermissionDenied(_("This download link is invalid or has expired.")) from None
-    order = RestoreOrder.objects.filter(uuid=order_uuid).first()
+        link = signing.loads(token, salt=LINK_SALT, max_age=settings.HAVN_RESTORE_LINK_HOURS * 3600)
+        order = RestoreOrder.objects.filter(uuid=link["order"]).first()
+    except (signing.BadSignature, KeyError, TypeError, ValidationError):
+        raise invalid from None
     if order is None or not order.archive_key or order.archive_expires_at <= timezone.now():
-        raise PermissionDenied(_("This download link is invalid or has expired."))
+        raise invalid
+    if link["grant"] is not None:
+        grant = SupportGrant.objects.filter(
+            pk=link["grant"],
+            customer=order.customer,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        ).first()
+        if grant is None:
+            raise invalid
+        audit.record(
+            Actor.system(),
+            "support.content_read",
+            customer=order.customer,
+            target=f"download of the restore archive of order {order.pk}",
+            scope=SupportScope.BACKUPS,
+            grant=grant.pk,
+            actor_label="download link",
+        )
     return order
 
 
