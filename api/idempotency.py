@@ -11,17 +11,20 @@ Within that time the same key from the same caller
 A middleware does this for every view at once, present and future; it identifies the caller
 with the API's own authentication classes. Answers that say the request never ran (401, 403,
 429) and server errors (5xx) are not kept, so the client can retry with the same key. Kept
-bodies are encrypted (they may hold a secret shown once, such as a new API key's token).
+bodies are encrypted (they may hold a secret shown once, such as a new API key's token). The
+request itself is kept only as a keyed hash (`fingerprint`): a plain hash of an eID check's body
+would give its CPR number away to anyone who hashes every possible one (a birth date and four
+digits).
 """
 
 import contextlib
-import hashlib
 import json
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -42,6 +45,7 @@ IN_FLIGHT_TIMEOUT = timedelta(minutes=5)
 NOT_KEPT = frozenset({401, 403, 429})
 REPLAYED_HEADERS = ("Location", "Content-Type", "Content-Language")
 MAX_KEY_LENGTH = 255
+FINGERPRINT_SALT = "havn.api.idempotency.fingerprint"
 
 
 def problem(request, status: int, code: str, detail: str) -> JsonResponse:
@@ -59,15 +63,15 @@ def problem(request, status: int, code: str, detail: str) -> JsonResponse:
 
 
 def fingerprint(request) -> str:
-    """A hash of what makes two requests the same: method, path, query and body (JSON bodies
-    compared by value, so key order and spacing do not matter)."""
+    """HMAC-SHA256, under a key derived from SECRET_KEY, of what makes two requests the same:
+    method, path, query and body (JSON bodies compared by value, so key order and spacing do not
+    matter)."""
     body = request.body
     with contextlib.suppress(ValueError):
         body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    digest = hashlib.sha256()
-    for part in (request.method.encode(), request.get_full_path().encode(), body):
-        digest.update(len(part).to_bytes(8, "big") + part)
-    return digest.hexdigest()
+    parts = (request.method.encode(), request.get_full_path().encode(), body)
+    message = b"".join(len(part).to_bytes(8, "big") + part for part in parts)
+    return salted_hmac(FINGERPRINT_SALT, message, algorithm="sha256").hexdigest()
 
 
 def caller(request) -> tuple[str, Request] | None:

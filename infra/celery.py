@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "infra.settings")
 
@@ -24,3 +24,13 @@ class HavnTask(Task):
 app = Celery("havn", task_cls=HavnTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def keep_django_logging(**_kwargs):
+    """A worker keeps the handlers of settings.LOGGING: Celery's own would replace them with
+    formatters that do not scrub secrets and CPR numbers (infra/logging.py)."""
+    from django.conf import settings
+    from django.utils.log import configure_logging
+
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)

@@ -1,20 +1,21 @@
 """Idempotency-Key on the API's writes: replay, conflicting reuse, in-flight requests, expiry."""
 
+import hashlib
 import json
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from accounts import services
 from accounts.actor import Actor
 from accounts.models import ApiKey, Role
-from api.idempotency import purge_expired
+from api.idempotency import fingerprint, purge_expired
 from api.models import IdempotencyRecord
-from hosting.models import Operation, Webhotel
+from hosting.models import IdentityVerification, Operation, Webhotel
 from tests.factories import MembershipFactory, PlanFactory, ServerFactory
 
 pytestmark = pytest.mark.django_db
@@ -191,3 +192,32 @@ def test_a_kept_answer_holding_a_secret_is_stored_encrypted(token, customer_a):
     secret = first.json()["token"].split("_", 2)[2]
     record = IdempotencyRecord.objects.get(key="k-sealed")
     assert record.status == 201 and secret not in record.body_sealed
+
+
+def test_an_eid_check_is_kept_as_a_keyed_hash_and_still_replays(token, customer_a, settings):
+    """The body holds a CPR number: a plain SHA-256 of it could be reversed by trying every
+    possible number, so the record holds an HMAC keyed from SECRET_KEY."""
+    cpr = "150385-4711"
+    body = {"customer": customer_a.pk, "cpr": cpr, "name": "Mette Hansen"}
+    url = "/api/v1/identity-verifications/eid"
+    first = post(url, body, token, "k-eid")
+    again = post(url, body, token, "k-eid")
+    assert first.status_code == again.status_code == 201, first.content
+    assert again.content == first.content and again["Idempotent-Replayed"] == "true"
+    assert IdentityVerification.objects.filter(customer=customer_a).count() == 1
+
+    record = IdempotencyRecord.objects.get(key="k-eid")
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    unkeyed = hashlib.sha256()  # the fingerprint as it was: plain SHA-256 of the same parts
+    for part in (b"POST", url.encode(), canonical):
+        unkeyed.update(len(part).to_bytes(8, "big") + part)
+    plain = {unkeyed.hexdigest(), hashlib.sha256(canonical).hexdigest()}
+    plain.add(hashlib.sha256(json.dumps(body).encode()).hexdigest())
+    assert len(record.fingerprint) == 64 and record.fingerprint not in plain
+    assert cpr not in record.body_sealed and "1503854711" not in str(record.headers)
+
+    # The key comes from SECRET_KEY: without it the same request gives another fingerprint.
+    request = RequestFactory().post(url, json.dumps(body), content_type="application/json")
+    assert fingerprint(request) == record.fingerprint
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+    assert fingerprint(request) != record.fingerprint

@@ -19,6 +19,7 @@ from accounts.models import ApiKey, AuditEvent, Role, SupportGrant
 from accounts.services import add_member, create_api_key
 from backups.models import BackupRun, RestoreOrder, Snapshot
 from backups.services import restores, runs
+from infra import objectstore
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -383,3 +384,19 @@ def test_a_link_staff_got_under_a_grant_dies_with_the_grant(owner_a, customer_a,
         restores.order_for_download(token)
     # The customer's own link does not depend on any grant.
     assert restores.order_for_download(owner_link.rstrip("/").rsplit("/", 1)[1]) == order
+
+
+def test_listing_a_snapshot_whose_objects_are_gone_is_a_clear_400(
+    backed_up, owner_a, customer_a, logged_in
+):
+    _webhotel, snapshot = backed_up
+    store = objectstore.default_store()
+    [sealed] = [o.key for o in store.list() if f"/snapshots/{snapshot.snapshot_id}" in o.key]
+    store.delete(sealed)
+    answer = logged_in(owner_a).get(
+        f"/api/v1/snapshots/{snapshot.pk}/entries", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"]["snapshot"] == [
+        "This snapshot cannot be read from the backup store: it is missing or damaged."
+    ]

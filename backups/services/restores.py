@@ -31,6 +31,7 @@ from accounts.models import Customer, Invoice, RestoreScope, SupportGrant, Suppo
 from accounts.permissions import require
 from accounts.services import ensure_customer_active
 from backups import restore, sources
+from backups.engine.errors import EngineError
 from backups.models import (
     Destination,
     ItemKind,
@@ -52,6 +53,7 @@ STALE_AFTER = timedelta(hours=12)  # no restore item runs this long; its worker 
 LINK_SALT = "havn.restore-download"
 ARCHIVE_FORMATS = restore.FORMATS
 ERASED = _lazy("This customer's backups were erased; they can no longer be restored.")
+UNREADABLE = _lazy("This snapshot cannot be read from the backup store: it is missing or damaged.")
 OPEN = (RestoreOrder.Status.QUOTED, RestoreOrder.Status.ACCEPTED, RestoreOrder.Status.INVOICED)
 UNFINISHED = (RestoreItem.Status.WAITING, RestoreItem.Status.QUEUED, RestoreItem.Status.RUNNING)
 DESTINATIONS = {
@@ -242,13 +244,17 @@ def snapshot_entries(actor: Actor, snapshot_row: Snapshot, folder: str = "") -> 
         what=f"snapshot {snapshot_row.snapshot_id[:12]} of {snapshot_row.item_name}: /{folder}",
     )
     repo = repository_of(snapshot_row.customer)
-    snapshot = repo.load_snapshot(snapshot_row.snapshot_id)
     prefix = f"{folder}/" if folder else ""
-    found = [
-        e
-        for e in repo.iter_tree(snapshot)
-        if e.path.startswith(prefix) and "/" not in e.path[len(prefix) :]
-    ]
+    try:
+        snapshot = repo.load_snapshot(snapshot_row.snapshot_id)
+        found = [
+            e
+            for e in repo.iter_tree(snapshot)
+            if e.path.startswith(prefix) and "/" not in e.path[len(prefix) :]
+        ]
+    except (KeyError, EngineError) as exc:  # missing or damaged objects (not an outage)
+        log.warning("restore.snapshot_unreadable", snapshot=snapshot_row.pk, error=repr(exc))
+        raise ValidationError({"snapshot": UNREADABLE}) from None
     return sorted(found, key=lambda e: (e.type != "dir", e.path))
 
 
