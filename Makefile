@@ -3,6 +3,7 @@ PY := .venv/bin/python
 MANAGE_DEV := HAVN_ENV=dev $(PY) manage.py
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+API_BENCH_ARGS ?=
 SYSDEPS := openssh-server chromium postgresql redis-server gettext nginx php8.2-fpm postfix \
 	dovecot-core openssl mariadb-client postgresql-client
 
@@ -63,18 +64,21 @@ messages: venv
 	$(MANAGE_DEV) makemessages -l da --ignore=.venv --ignore=tests
 	$(MANAGE_DEV) compilemessages --ignore=.venv
 
-# Havn against restic on a generated 1.2 GB tree (bench/backup_bench.py): writes
-# bench/results.json and docs/benchmarks.md. Needs no database; restic and sshd come from Debian.
-bench: venv
-	@if ! command -v restic >/dev/null || ! test -x /usr/sbin/sshd; then \
+# Havn against restic on a generated 1.2 GB tree (bench/backup_bench.py), then the API under load
+# (bench/api_bench.py: gunicorn with production settings on a seeded database of its own, driven by
+# wrk; PostgreSQL and Redis from DATABASE_URL/REDIS_URL or throw-away ones). Both write
+# bench/results.json and docs/benchmarks.md. restic, sshd and wrk come from Debian.
+bench: venv sysdeps
+	@if ! command -v restic >/dev/null || ! test -x /usr/sbin/sshd || ! command -v wrk >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update && \
 			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-				restic openssh-server openssh-client; \
+				restic openssh-server openssh-client wrk; \
 		else \
 			echo "Missing system packages. Run:" >&2; \
-			echo "  sudo apt-get install -y restic openssh-server openssh-client" >&2; \
+			echo "  sudo apt-get install -y restic openssh-server openssh-client wrk" >&2; \
 			exit 1; \
 		fi; \
 	fi
 	$(PY) -m bench.backup_bench $(BENCH_ARGS)
+	scripts/with-services $(PY) -m bench.api_bench $(API_BENCH_ARGS)
