@@ -18,6 +18,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
@@ -559,7 +560,14 @@ def authenticate_api_key(token: str) -> ApiKey | None:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "havn":
         return None
-    key = ApiKey.objects.select_related("customer", "created_by").filter(prefix=parts[1]).first()
+    # One query: the key, its customer and creator, and whether the creator is still a member.
+    member = Membership.objects.filter(user=OuterRef("created_by"), customer=OuterRef("customer"))
+    key = (
+        ApiKey.objects.select_related("customer", "created_by")
+        .annotate(creator_is_member=Exists(member))
+        .filter(prefix=parts[1])
+        .first()
+    )
     if key is None or not secrets.compare_digest(key.secret_hash, hash_secret(parts[2])):
         return None
     if not key.is_usable() or not key.created_by.is_active:
@@ -567,7 +575,7 @@ def authenticate_api_key(token: str) -> ApiKey | None:
     if key.is_staff_key:
         if not key.created_by.staff_role:  # no longer staff: the key stops with the role
             return None
-    elif not Membership.objects.filter(user=key.created_by, customer=key.customer).exists():
+    elif not key.creator_is_member:
         return None
     now = timezone.now()
     # Record the last use at most once a minute, so that busy keys don't write every request.
