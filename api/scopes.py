@@ -48,6 +48,7 @@ FAMILIES: dict[str, str] = {
     "data-requests": Scope.PRIVACY,
     "dpa": Scope.PRIVACY,
     "dpa-acceptances": Scope.PRIVACY,
+    "dpa-versions": Scope.PRIVACY,
     # webhooks
     "webhooks": Scope.WEBHOOKS,
 }

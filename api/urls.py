@@ -52,6 +52,7 @@ router.register(
 )
 router.register("data-requests", consent.DataRequestViewSet, basename="datarequest")
 router.register("dpa-acceptances", consent.DpaAcceptanceViewSet, basename="dpaacceptance")
+router.register("dpa-versions", consent.DpaVersionViewSet, basename="dpaversion")
 
 app_name = "api"
 

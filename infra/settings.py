@@ -303,6 +303,8 @@ SPECTACULAR_SETTINGS = {
         "ResourceStatusEnum": "hosting.models.ResourceStatus",
         "OperationStatusEnum": "hosting.models.Operation.Status",
         "ApiKeyScopeEnum": "accounts.models.ApiKey.Scope",
+        "DnsRecordTypeEnum": "hosting.models.DnsRecord.Type",
+        "SnapshotEntryTypeEnum": ["file", "dir", "symlink"],
     },
 }
 
@@ -313,7 +315,13 @@ LOGGING = {
     "formatters": {"structured": {"()": "infra.logging.formatter", "json": PRODUCTION}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": env_str("HAVN_LOG_LEVEL", "INFO")},
-    "loggers": {"paramiko": {"level": "WARNING"}},
+    "loggers": {
+        "paramiko": {"level": "WARNING"},
+        # Django's loggers would keep the handlers of its DEFAULT_LOGGING, whose formatters do not
+        # scrub (infra/logging.py): they log through the root handler like every other logger.
+        "django": {"level": "INFO", "handlers": [], "propagate": True},
+        "django.server": {"level": "INFO", "handlers": [], "propagate": True},
+    },
 }
 
 # --- Havn -----------------------------------------------------------------------------------------

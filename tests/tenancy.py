@@ -683,12 +683,14 @@ def panel_url_names(urlconf=None) -> set[str]:
 @dataclass(frozen=True)
 class ApiEntry:
     """``params`` fills the path with customer B's objects; ``body`` is what a write sends.
-    ``catalog`` marks shared, non-customer data (plans) that everyone may read; ``multipart``
-    sends the body as a form upload instead of JSON."""
+    ``catalog`` marks shared, non-customer data (plans) that everyone may read; ``public``
+    what anyone may read without credentials (the OpenAPI document); ``multipart`` sends the
+    body as a form upload instead of JSON."""
 
     params: Callable[[World], dict] = field(default=lambda world: {})
     body: Callable[[World], dict] = field(default=lambda world: {})
     catalog: bool = False
+    public: bool = False
     multipart: bool = False
 
 
@@ -892,5 +894,6 @@ API: dict[str, ApiEntry] = {
         _b("datarequest"), lambda w: {"status": "done", "note": "stolen"}
     ),
     "/api/v1/dpa": ApiEntry(catalog=True),
+    "/api/v1/schema/": ApiEntry(catalog=True, public=True),
     "/api/v1/dpa-acceptances": ApiEntry(body=lambda w: {"customer": w.b.pk, "version": "1.0"}),
 }

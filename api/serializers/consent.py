@@ -14,6 +14,7 @@ from accounts.models import (
     SupportGrant,
     SupportScope,
 )
+from api.serializers.examples import examples
 
 
 @extend_schema_field(
@@ -33,10 +34,24 @@ class DataRequestKindField(serializers.ChoiceField):
         super().__init__(choices=DataSubjectRequest.Kind.choices, **kwargs)
 
 
+@examples(
+    response={
+        "id": 14,
+        "customer": 12,
+        "scopes": ["files", "databases"],
+        "note": "Ticket 4411: the shop is slow",
+        "expires_at": "2026-05-08T10:00:00Z",
+        "granted_by": "mette@alfa.dk",
+        "created_at": "2026-05-01T10:00:00Z",
+        "revoked_at": None,
+        "revoked_by": None,
+        "live": True,
+    }
+)
 class SupportGrantSerializer(serializers.ModelSerializer):
     scopes = serializers.ListField(child=SupportScopeField())
-    granted_by = serializers.EmailField(source="granted_by.email", default=None)
-    revoked_by = serializers.EmailField(source="revoked_by.email", default=None)
+    granted_by = serializers.EmailField(source="granted_by.email", default=None, allow_null=True)
+    revoked_by = serializers.EmailField(source="revoked_by.email", default=None, allow_null=True)
     live = serializers.SerializerMethodField()
 
     class Meta:
@@ -59,6 +74,14 @@ class SupportGrantSerializer(serializers.ModelSerializer):
         return grant.is_live()
 
 
+@examples(
+    request={
+        "customer": 12,
+        "scopes": ["files", "databases"],
+        "expires_at": "2026-05-08T10:00:00Z",
+        "note": "Ticket 4411: the shop is slow",
+    }
+)
 class SupportGrantCreateSerializer(serializers.Serializer):
     customer = serializers.IntegerField()
     scopes = serializers.ListField(child=SupportScopeField(), allow_empty=False)
@@ -66,6 +89,14 @@ class SupportGrantCreateSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
+@examples(
+    response={
+        "customer": 12,
+        "restricted": True,
+        "since": "2026-05-01T10:00:00Z",
+        "reason": "We dispute the accuracy of our contact data.",
+    }
+)
 class RestrictionSerializer(serializers.ModelSerializer):
     customer = serializers.IntegerField(source="pk", read_only=True)
     restricted = serializers.BooleanField(source="processing_restricted", read_only=True)
@@ -80,6 +111,7 @@ class RestrictionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@examples(request={"restricted": True, "reason": "We dispute the accuracy of our contact data."})
 class RestrictionUpdateSerializer(serializers.Serializer):
     restricted = serializers.BooleanField(
         help_text="true restricts processing to the essential purposes, false lifts it."
@@ -93,8 +125,19 @@ class RestrictionUpdateSerializer(serializers.Serializer):
     )
 
 
+@examples(
+    response={
+        "id": 52,
+        "customer": 12,
+        "purpose": "marketing",
+        "given": True,
+        "text_version": "2026-01",
+        "recorded_at": "2026-05-01T10:00:00Z",
+        "recorded_by": "mette@alfa.dk",
+    }
+)
 class ConsentRecordSerializer(serializers.ModelSerializer):
-    recorded_by = serializers.EmailField(source="recorded_by.email", default=None)
+    recorded_by = serializers.EmailField(source="recorded_by.email", default=None, allow_null=True)
 
     class Meta:
         model = ConsentRecord
@@ -110,15 +153,32 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@examples(request={"customer": 12, "purpose": "marketing", "given": False})
 class ConsentCreateSerializer(serializers.Serializer):
     customer = serializers.IntegerField()
     purpose = serializers.ChoiceField(choices=ConsentPurpose.choices)
     given = serializers.BooleanField(help_text="true gives consent, false withdraws it.")
 
 
+@examples(
+    response={
+        "id": 6,
+        "customer": 12,
+        "kind": "access",
+        "message": "Which data do you hold about our employees?",
+        "requester": "mette@alfa.dk",
+        "received_at": "2026-05-01T10:00:00Z",
+        "due_at": "2026-05-31T10:00:00Z",
+        "overdue": False,
+        "status": "open",
+        "handled_by": None,
+        "handled_at": None,
+        "note": "",
+    }
+)
 class DataRequestSerializer(serializers.ModelSerializer):
-    requester = serializers.EmailField(source="requester.email", default=None)
-    handled_by = serializers.EmailField(source="handled_by.email", default=None)
+    requester = serializers.EmailField(source="requester.email", default=None, allow_null=True)
+    handled_by = serializers.EmailField(source="handled_by.email", default=None, allow_null=True)
     kind = DataRequestKindField(read_only=True)
     overdue = serializers.BooleanField(source="is_overdue", read_only=True)
 
@@ -141,12 +201,14 @@ class DataRequestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@examples(request={"customer": 12, "kind": "access", "message": "Which data do you hold about us?"})
 class DataRequestCreateSerializer(serializers.Serializer):
     customer = serializers.IntegerField()
     kind = DataRequestKindField()
     message = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
+@examples(request={"status": "done", "note": "Sent the data export on 2026-05-03."})
 class DataRequestCloseSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=[DataSubjectRequest.Status.DONE, DataSubjectRequest.Status.REJECTED]
@@ -154,6 +216,14 @@ class DataRequestCloseSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=5000)
 
 
+@examples(
+    response={
+        "id": 2,
+        "version": "2.0",
+        "text": "Data processing agreement between the customer and Havn …",
+        "published_at": "2026-01-01T00:00:00Z",
+    }
+)
 class DpaVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = DpaVersion
@@ -161,9 +231,18 @@ class DpaVersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@examples(
+    response={
+        "id": 9,
+        "customer": 12,
+        "version": "2.0",
+        "accepted_by": "mette@alfa.dk",
+        "accepted_at": "2026-05-01T10:00:00Z",
+    }
+)
 class DpaAcceptanceSerializer(serializers.ModelSerializer):
     version = serializers.CharField(source="version.version")
-    accepted_by = serializers.EmailField(source="accepted_by.email", default=None)
+    accepted_by = serializers.EmailField(source="accepted_by.email", default=None, allow_null=True)
 
     class Meta:
         model = DpaAcceptance
@@ -171,6 +250,15 @@ class DpaAcceptanceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@examples(
+    request={"version": "2.1", "text": "Data processing agreement between the customer and Havn …"}
+)
+class DpaPublishSerializer(serializers.Serializer):
+    version = serializers.CharField(max_length=20, help_text="A new version label, e.g. 2.1.")
+    text = serializers.CharField(help_text="The agreement's full text.")
+
+
+@examples(request={"customer": 12, "version": "2.0"})
 class DpaAcceptSerializer(serializers.Serializer):
     customer = serializers.IntegerField()
     version = serializers.CharField(

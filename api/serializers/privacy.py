@@ -3,8 +3,23 @@
 from rest_framework import serializers
 
 from accounts.models import AccountClosure, DataExport, ErasureReceipt
+from api.serializers.examples import examples
 
 
+@examples(
+    response={
+        "id": 4,
+        "uuid": "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
+        "customer": 12,
+        "status": "ready",
+        "size": 84000,
+        "sha256": "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+        "requested_at": "2026-05-01T10:00:00Z",
+        "ready_at": "2026-05-01T10:01:00Z",
+        "expires_at": "2026-05-08T10:01:00Z",
+        "error": "",
+    }
+)
 class DataExportSerializer(serializers.ModelSerializer):
     customer = serializers.PrimaryKeyRelatedField(read_only=True)
 
@@ -24,10 +39,26 @@ class DataExportSerializer(serializers.ModelSerializer):
         ]
 
 
+@examples(request={"customer": 12})
 class ExportCreateSerializer(serializers.Serializer):
     customer = serializers.IntegerField()
 
 
+@examples(
+    response={
+        "id": 2,
+        "customer": 12,
+        "status": "grace",
+        "closed_at": "2026-05-01T10:00:00Z",
+        "closed_by_staff": False,
+        "purge_after": "2026-06-26T10:00:00Z",
+        "reopened_at": None,
+        "purged_at": None,
+        "steps_done": {},
+        "deferred": {},
+        "last_error": "",
+    }
+)
 class ClosureSerializer(serializers.ModelSerializer):
     customer = serializers.PrimaryKeyRelatedField(read_only=True)
 
@@ -48,6 +79,7 @@ class ClosureSerializer(serializers.ModelSerializer):
         ]
 
 
+@examples(request={"customer": 12, "password": "correct horse battery staple"})
 class ClosureCreateSerializer(serializers.Serializer):
     customer = serializers.IntegerField()
     password = serializers.CharField(
@@ -58,6 +90,30 @@ class ClosureCreateSerializer(serializers.Serializer):
     )
 
 
+@examples(
+    response={
+        "id": 1,
+        "uuid": "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d",
+        "customer": 12,
+        "closure": 2,
+        "issued_at": "2026-06-26T10:05:00Z",
+        "erased": [
+            {
+                "key": "hosting",
+                "label": "Webhotels, databases and mail",
+                "erased_at": "2026-06-26T10:01:00+00:00",
+            }
+        ],
+        "kept": [
+            {
+                "key": "invoices",
+                "label": "Invoices",
+                "why": "Bookkeeping (the Danish Bookkeeping Act)",
+                "until": "2031-12-31",
+            }
+        ],
+    }
+)
 class ErasureReceiptSerializer(serializers.ModelSerializer):
     customer = serializers.PrimaryKeyRelatedField(read_only=True)
 

@@ -1,15 +1,34 @@
 from rest_framework import serializers
 
+from api.serializers.examples import examples
 from backups.models import ServerRecovery
 from hosting.models import Server
 
 
+@examples(
+    response={
+        "id": 2,
+        "server": 3,
+        "replacement": 5,
+        "point_in_time": "2026-05-01T06:00:00Z",
+        "status": "running",
+        "parallel": 4,
+        "waive_reason": "Our hardware failed; no charge.",
+        "started_by": "ops@havn.example",
+        "started_at": "2026-05-01T07:00:00Z",
+        "finished_at": None,
+        "orders": [33, 34],
+        "report": {},
+    }
+)
 class ServerRecoverySerializer(serializers.ModelSerializer):
     """A whole-server recovery: one restore order per affected customer (`orders`, each with its
     items' progress at `restore-orders/{id}`); `report` is complete once `status` is not
     `running`."""
 
-    started_by = serializers.EmailField(source="started_by.email", read_only=True, default=None)
+    started_by = serializers.EmailField(
+        source="started_by.email", read_only=True, default=None, allow_null=True
+    )
     orders = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
@@ -31,6 +50,15 @@ class ServerRecoverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@examples(
+    request={
+        "server": 3,
+        "at": "2026-05-01T06:00:00Z",
+        "replacement": 5,
+        "parallel": 4,
+        "waive_reason": "Our hardware failed; no charge.",
+    }
+)
 class RecoveryStartSerializer(serializers.Serializer):
     server = serializers.PrimaryKeyRelatedField(
         queryset=Server.objects.all(), help_text="The crashed server."

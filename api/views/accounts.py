@@ -13,6 +13,7 @@ from accounts import services
 from accounts.actor import Actor
 from accounts.models import ApiKey, AuditEvent, Customer, Membership
 from accounts.permissions import narrow_to_permission, require
+from api.filters import UtcIsoDateTimeFilter
 from api.serializers import accounts as serializers
 from api.views.base import CustomerOwnedViewSet
 
@@ -109,7 +110,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOw
 
     def get_queryset(self):
         user = self.request.user
-        return super().get_queryset().filter(Q(customer__isnull=False) | Q(created_by=user))
+        return super().get_queryset().filter(Q(customer__isnull=False) | Q(created_by_id=user.pk))
 
     @extend_schema(
         request=serializers.ApiKeyCreateSerializer,
@@ -155,8 +156,8 @@ class AuditEventFilter(filters.FilterSet):
     action = filters.CharFilter(
         lookup_expr="startswith", help_text="Events whose action starts with this."
     )
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

@@ -2,14 +2,17 @@
 the run to poll)."""
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from api.serializers import backups as s
 from api.views.base import CustomerOwnedViewSet
 from backups.models import BackupRun, ItemKind, Snapshot
-from backups.services import runs
+from backups.services import restores, runs
 from hosting.models import Database, Mailbox, Webhotel
 
 ITEM_MODELS = {
@@ -39,6 +42,27 @@ class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Customer
 
     def get_queryset(self):
         return self.model.objects.visible_to(self.request.user).order_by("-taken_at", "-pk")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "path", str, description="The folder to list, relative to the root; empty: root."
+            )
+        ],
+        responses=s.SnapshotEntrySerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def entries(self, request, pk=None):
+        """What a folder of a webhotel's or mailbox's snapshot holds, folders first: to choose
+        what to restore. Staff need the customer's support grant for backups."""
+        row = self.get_object()
+        if row.kind == ItemKind.DATABASE:
+            raise ValidationError({"kind": _("A database dump has no folders to list.")})
+        query = s.SnapshotEntriesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)  # e.g. a NUL, which no path holds: 400
+        folder = query.validated_data["path"]
+        entries = restores.snapshot_entries(self.actor, row, folder)
+        return Response(s.SnapshotEntrySerializer(entries, many=True).data)
 
 
 class BackupRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOwnedViewSet):

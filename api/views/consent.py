@@ -3,11 +3,12 @@ consent records, the DPA and data-subject requests. Every queryset comes from vi
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, mixins, status
+from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import consent
+from accounts.actor import Actor
 from accounts.models import (
     ConsentRecord,
     Customer,
@@ -143,6 +144,21 @@ class DpaView(generics.RetrieveAPIView):
 
     def get_object(self):
         return consent.current_dpa()
+
+
+class DpaVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Every published version of the DPA, newest first; staff administrators publish a new one
+    (every customer is then asked to accept it)."""
+
+    serializer_class = s.DpaVersionSerializer
+    queryset = DpaVersion.objects.order_by("-published_at", "-pk")
+
+    @extend_schema(request=s.DpaPublishSerializer, responses={201: s.DpaVersionSerializer})
+    def create(self, request):
+        data = s.DpaPublishSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        published = consent.publish_dpa(Actor.from_request(request), **data.validated_data)
+        return Response(s.DpaVersionSerializer(published).data, status=status.HTTP_201_CREATED)
 
 
 class DpaAcceptanceViewSet(mixins.ListModelMixin, CustomerOwnedViewSet):

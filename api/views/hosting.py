@@ -1,12 +1,24 @@
 """API views over the hosting services. Changes answer 202 with the operation to poll."""
 
+from pathlib import PurePath
+
 from django.core.exceptions import ValidationError
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from accounts.actor import Actor
@@ -54,6 +66,7 @@ class DestroyAccepted:
     resource_key = ""
     delete_service = None
 
+    @extend_schema(responses={202: s.DeletionAcceptedSerializer})
     def destroy(self, request, pk=None):
         row = self.get_object()
         type(self).delete_service(self.actor, row)
@@ -73,7 +86,9 @@ class WebhotelViewSet(
     def get_queryset(self):
         return super().get_queryset().select_related("server")
 
-    @extend_schema(request=s.WebhotelCreateSerializer, responses={202: s.WebhotelSerializer})
+    @extend_schema(
+        request=s.WebhotelCreateSerializer, responses={202: s.WebhotelAcceptedSerializer}
+    )
     def create(self, request):
         data = s.WebhotelCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -82,20 +97,22 @@ class WebhotelViewSet(
         webhotel = webhotels.create_webhotel(self.actor, customer, **fields)
         return accepted(request, s.WebhotelSerializer(webhotel).data, "webhotel", webhotel.pk)
 
-    @extend_schema(request=s.WebhotelUpdateSerializer, responses={202: s.WebhotelSerializer})
+    @extend_schema(
+        request=s.WebhotelUpdateSerializer, responses={202: s.WebhotelAcceptedSerializer}
+    )
     def partial_update(self, request, pk=None):
         data = s.WebhotelUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         webhotel = webhotels.update_webhotel(self.actor, self.get_object(), **data.validated_data)
         return accepted(request, s.WebhotelSerializer(webhotel).data, "webhotel", webhotel.pk)
 
-    @extend_schema(request=None, responses={202: s.WebhotelSerializer})
+    @extend_schema(request=None, responses={202: s.WebhotelAcceptedSerializer})
     @action(detail=True, methods=["post"])
     def suspend(self, request, pk=None):
         webhotel = webhotels.set_webhotel_suspended(self.actor, self.get_object(), True)
         return accepted(request, s.WebhotelSerializer(webhotel).data, "webhotel", webhotel.pk)
 
-    @extend_schema(request=None, responses={202: s.WebhotelSerializer})
+    @extend_schema(request=None, responses={202: s.WebhotelAcceptedSerializer})
     @action(detail=True, methods=["post"])
     def unsuspend(self, request, pk=None):
         webhotel = webhotels.set_webhotel_suspended(self.actor, self.get_object(), False)
@@ -141,7 +158,7 @@ class MailDomainViewSet(
     resource_key = "maildomain"
     delete_service = mail.delete_mail_domain
 
-    @extend_schema(responses={202: s.MailDomainSerializer})
+    @extend_schema(responses={202: s.MailDomainAcceptedSerializer})
     def create(self, request):
         data = s.MailDomainSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -174,7 +191,7 @@ class MailboxViewSet(
         body = {**s.MailboxSerializer(mailbox).data, "password": password}
         return accepted(request, body, "mailbox", mailbox.pk)
 
-    @extend_schema(request=s.MailboxUpdateSerializer, responses={202: s.MailboxSerializer})
+    @extend_schema(request=s.MailboxUpdateSerializer, responses={202: s.MailboxAcceptedSerializer})
     def partial_update(self, request, pk=None):
         data = s.MailboxUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -194,7 +211,7 @@ class AliasViewSet(
     def get_queryset(self):
         return super().get_queryset().select_related("mail_domain")
 
-    @extend_schema(responses={202: s.AliasSerializer})
+    @extend_schema(responses={202: s.AliasAcceptedSerializer})
     def create(self, request):
         data = s.AliasSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -207,7 +224,7 @@ class AliasViewSet(
         )
         return accepted(request, s.AliasSerializer(alias).data, "alias", alias.pk)
 
-    @extend_schema(request=s.AliasSerializer, responses={202: s.AliasSerializer})
+    @extend_schema(request=s.AliasSerializer, responses={202: s.AliasAcceptedSerializer})
     def partial_update(self, request, pk=None):
         alias = self.get_object()
         data = s.AliasSerializer(alias, data=request.data, partial=True)
@@ -325,6 +342,17 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOw
         domain = domains.register_domain(self.actor, customer, **fields)
         return Response(s.DomainSerializer(domain).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=s.DomainTransferSerializer, responses={201: s.DomainSerializer})
+    @action(detail=False, methods=["post"], url_path="transfer-in")
+    def transfer_in(self, request):
+        """Move a name to Havn with the authorisation code from its current registrar."""
+        data = s.DomainTransferSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        customer = self.visible_customer(fields.pop("customer"))
+        domain = domains.transfer_in(self.actor, customer, **fields)
+        return Response(s.DomainSerializer(domain).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(request=s.DomainUpdateSerializer, responses=s.DomainSerializer)
     def partial_update(self, request, pk=None):
         domain = self.get_object()
@@ -360,16 +388,35 @@ class DomainViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerOw
     def transfer_code(self, request, pk=None):
         return Response({"auth_code": domains.transfer_code(self.actor, self.get_object())})
 
-    @extend_schema(responses=inline_serializer("Whois", {"whois": serializers.CharField()}))
+    @extend_schema(
+        responses=inline_serializer("Whois", {"whois": serializers.CharField()}),
+        examples=[
+            OpenApiExample(
+                "Answer",
+                value={"whois": "Domain: alfa.dk\nRegistrant: (hidden, whois privacy)\n"},
+                response_only=True,
+            )
+        ],
+    )
     @action(detail=True, methods=["get"])
     def whois(self, request, pk=None):
         return Response({"whois": domains.whois(self.get_object())})
 
-    @extend_schema(responses=inline_serializer("ZoneFile", {"zone": serializers.CharField()}))
+    @extend_schema(
+        responses=inline_serializer("ZoneFile", {"zone": serializers.CharField()}),
+        examples=[
+            OpenApiExample(
+                "Answer",
+                value={"zone": "$ORIGIN alfa.dk.\n@ 3600 IN A 192.0.2.10\n"},
+                response_only=True,
+            )
+        ],
+    )
     @action(detail=True, methods=["get"])
     def zone(self, request, pk=None):
         """The hosted zone file, signed when DNSSEC is on."""
-        zone = get_object_or_404(DnsZone.objects.visible_to(request.user), domain=pk)
+        domain = self.get_object()  # a malformed id is a 404 here, not an error in the lookup
+        zone = get_object_or_404(DnsZone.objects.visible_to(request.user), domain=domain)
         return Response({"zone": domains.zone_text(zone)})
 
 
@@ -441,3 +488,56 @@ class IdentityVerificationViewSet(
         return Response(
             s.IdentityVerificationSerializer(verification).data, status=status.HTTP_201_CREATED
         )
+
+    @extend_schema(
+        request={"multipart/form-data": s.IdentityDocumentSerializer},
+        responses={201: s.IdentityVerificationSerializer},
+    )
+    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
+    def document(self, request):
+        """Upload an ID document (multipart) for staff to review: for registrants who cannot
+        use MitID."""
+        data = s.IdentityDocumentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = self.visible_customer(data.validated_data["customer"])
+        verification = domains.submit_identity_document(
+            self.actor, customer, data.validated_data["document"]
+        )
+        return Response(
+            s.IdentityVerificationSerializer(verification).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(request=s.IdentityDecisionSerializer, responses=s.IdentityVerificationSerializer)
+    @action(detail=True, methods=["post"])
+    def decide(self, request, pk=None):
+        """Staff administrators: approve or (with a reason) reject an uploaded document."""
+        data = s.IdentityDecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        verification = domains.decide_identity_document(
+            self.actor, self.get_object(), **data.validated_data
+        )
+        return Response(s.IdentityVerificationSerializer(verification).data)
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The uploaded file, as an attachment."
+            )
+        }
+    )
+    @action(detail=True, methods=["get"], url_path="document")
+    def document_file(self, request, pk=None):
+        """Staff administrators: the uploaded document (every opening is audited)."""
+        verification = self.get_object()
+        try:
+            document = domains.open_identity_document(self.actor, verification)
+        except FileNotFoundError:
+            raise NotFound(_("This check has no document.")) from None
+        response = FileResponse(
+            document,
+            as_attachment=True,
+            filename=f"identity-{verification.pk}{PurePath(verification.document.name).suffix}",
+            content_type="application/octet-stream",
+        )
+        add_never_cache_headers(response)
+        return response

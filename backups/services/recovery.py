@@ -81,6 +81,10 @@ def start_recovery(
                 )
             else:
                 by_customer[item.customer].append((item, snapshot))
+        if not by_customer:
+            raise ValidationError(
+                {"at": _("Nothing on this server was backed up at or before this time.")}
+            )
         for customer, found in by_customer.items():
             _order_for(actor, recovery, customer, found)
         if replacement is not None:
