@@ -200,7 +200,7 @@ def in_process(paths: dict, repeat: int) -> dict:
 # Stages of a list request: (label, file, function); a stage's time is its function's cumulative
 # time (the largest, where a name matches several functions: the outermost one).
 STAGES = [
-    ("API key authentication (two queries)", "api/authentication.py", "authenticate"),
+    ("API key authentication (one query)", "api/authentication.py", "authenticate"),
     ("throttle (the key's request history in Redis)", "rest_framework/views.py", "check_throttles"),
     ("filters (django-filter)", "rest_framework/generics.py", "filter_queryset"),
     (
