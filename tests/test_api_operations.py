@@ -38,15 +38,18 @@ def invoice(tariff, customer_a):
     )
 
 
-def test_a_billing_member_opens_the_payment_of_an_invoice(invoice, customer_a, logged_in):
+def test_a_billing_member_opens_the_payment_of_an_invoice(
+    invoice, customer_a, logged_in, settings
+):
     member = logged_in(MembershipFactory(customer=customer_a, role=Role.BILLING).user)
+    member.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     answer = member.post(f"/api/v1/invoices/{invoice.pk}/pay")
     assert answer.status_code == 200, answer.content
     assert answer.json()["url"].startswith("http://testserver/payments/local/")
     # The provider's page confirms it: the invoice is paid, and cannot be paid twice.
     token = answer.json()["url"].rstrip("/").rsplit("/", 1)[1]
     billing.confirm_payment({"token": token})
-    again = member.post(f"/api/v1/invoices/{invoice.pk}/pay", HTTP_ACCEPT_LANGUAGE="en")
+    again = member.post(f"/api/v1/invoices/{invoice.pk}/pay")
     assert again.status_code == 400
     assert again.json()["errors"] == {"non_field_errors": ["Only an open invoice can be paid."]}
 

@@ -262,6 +262,7 @@ def test_the_api_takes_documents_and_staff_decide_them(
     person, person_owner, staff_admin, logged_in, settings
 ):
     owner = logged_in(person_owner)
+    owner.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     text = SimpleUploadedFile("pas.txt", b"just text")
     refused = owner.post(
         "/api/v1/identity-verifications/document",
