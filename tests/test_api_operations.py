@@ -38,9 +38,7 @@ def invoice(tariff, customer_a):
     )
 
 
-def test_a_billing_member_opens_the_payment_of_an_invoice(
-    invoice, customer_a, logged_in, settings
-):
+def test_a_billing_member_opens_the_payment_of_an_invoice(invoice, customer_a, logged_in, settings):
     member = logged_in(MembershipFactory(customer=customer_a, role=Role.BILLING).user)
     member.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     answer = member.post(f"/api/v1/invoices/{invoice.pk}/pay")
