@@ -112,11 +112,16 @@ def revoke_support_access(actor: Actor, grant: SupportGrant) -> SupportGrant:
     return grant
 
 
+def live_grants(customer: Customer):
+    """The customer's grants that are neither revoked nor expired."""
+    return SupportGrant.objects.filter(
+        customer=customer, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    )
+
+
 def live_grant(customer: Customer, scope: str) -> SupportGrant | None:
     """The live grant of the customer covering ``scope`` that lasts longest, or None."""
-    grants = SupportGrant.objects.filter(
-        customer=customer, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).order_by("-expires_at")
+    grants = live_grants(customer).order_by("-expires_at")
     return next((grant for grant in grants if scope in grant.scopes), None)
 
 

@@ -26,8 +26,8 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from accounts import audit, billing, webhooks
 from accounts.actor import Actor
-from accounts.consent import require_content_access
-from accounts.models import Customer, Invoice, RestoreScope, SupportGrant, SupportScope
+from accounts.consent import live_grants, require_content_access
+from accounts.models import Customer, Invoice, RestoreScope, SupportScope
 from accounts.permissions import require
 from accounts.services import ensure_customer_active
 from backups import restore, sources
@@ -661,13 +661,8 @@ def order_for_download(token: str) -> RestoreOrder:
     if order is None or not order.archive_key or order.archive_expires_at <= timezone.now():
         raise invalid
     if link["grant"] is not None:
-        grant = SupportGrant.objects.filter(
-            pk=link["grant"],
-            customer=order.customer,
-            revoked_at__isnull=True,
-            expires_at__gt=timezone.now(),
-        ).first()
-        if grant is None:
+        grant = live_grants(order.customer).filter(pk=link["grant"]).first()
+        if grant is None or SupportScope.BACKUPS not in grant.scopes:
             raise invalid
         audit.record(
             Actor.system(),
