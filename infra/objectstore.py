@@ -15,7 +15,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -66,6 +66,8 @@ class ObjectLocked(PermanentStoreError):
 class ObjectInfo:
     key: str
     size: int
+    # When the object was written (S3 LastModified, a file's mtime); None if unknown.
+    modified: datetime | None = field(default=None, compare=False)
 
 
 def check_key(key: str) -> str:
@@ -274,7 +276,9 @@ class LocalStore(ObjectStore):
                 yield from self._walk(Path(entry.path), f"{key_prefix}{entry.name}/")
             elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(_TMP_SUFFIX):
                 with suppress(FileNotFoundError):  # deleted while we walk
-                    yield ObjectInfo(key_prefix + entry.name, entry.stat().st_size)
+                    st = entry.stat()
+                    modified = datetime.fromtimestamp(st.st_mtime, UTC)
+                    yield ObjectInfo(key_prefix + entry.name, st.st_size, modified)
 
     def delete(self, key):
         path = self._path(key)
@@ -438,7 +442,8 @@ class S3Store(ObjectStore):
             with _s3_errors(prefix):
                 page = self._client.list_objects_v2(**args, MaxKeys=self.page_size)
             for item in page.get("Contents", ()):
-                yield ObjectInfo(item["Key"].removeprefix(self.prefix), item["Size"])
+                key = item["Key"].removeprefix(self.prefix)
+                yield ObjectInfo(key, item["Size"], item.get("LastModified"))
             if not page.get("IsTruncated"):
                 return
             args["ContinuationToken"] = page["NextContinuationToken"]

@@ -19,6 +19,7 @@ from .errors import (
     IntegrityError,
     LockLost,
     PruneError,
+    RepositoryDamaged,
     RepositoryExists,
     RepositoryLocked,
     RepositoryNotFound,
@@ -26,6 +27,7 @@ from .errors import (
 )
 from .locks import Lock, LockInfo, list_locks, remove_stale_locks
 from .prune import PrunePlan, forget, plan_prune, prune
+from .repair import CleanReport, RepairReport, adopt_packs, clean, repair_index
 from .repository import Repository
 from .retention import keep
 from .session import BackupSession
@@ -33,6 +35,7 @@ from .snapshot import Entry, Snapshot
 
 __all__ = [
     "BackupSession",
+    "CleanReport",
     "BlobNotFound",
     "CheckReport",
     "ChunkerParams",
@@ -45,21 +48,26 @@ __all__ = [
     "LockLost",
     "PruneError",
     "PrunePlan",
+    "RepairReport",
     "RepoKeys",
     "Repository",
+    "RepositoryDamaged",
     "RepositoryExists",
     "RepositoryLocked",
     "RepositoryNotFound",
     "Snapshot",
     "WrongKeys",
+    "adopt_packs",
     "blob_id",
     "check",
+    "clean",
     "forget",
     "keep",
     "list_locks",
     "plan_prune",
     "prune",
     "remove_stale_locks",
+    "repair_index",
     "seal",
     "unseal",
 ]

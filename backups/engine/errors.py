@@ -39,3 +39,7 @@ class EntryNotFound(EngineError, KeyError):
 
 class PruneError(EngineError):
     """Prune refused to run because the repository is damaged (a snapshot needs a missing blob)."""
+
+
+class RepositoryDamaged(IntegrityError):
+    """The repository's ``config`` object is damaged (the keys open its other objects)."""

@@ -11,11 +11,15 @@ length, type), about 140 bytes per blob all told -- a million blobs fit in ~140 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from .errors import IntegrityError
 from .pack import TYPE_CODES, TYPE_NAMES, PackEntry, object_id, seal_json, unseal_json
+
+log = logging.getLogger(__name__)
 
 INDEX_AAD = b"havn-index"
 MAX_BLOBS_PER_FILE = 100_000
@@ -47,6 +51,7 @@ class Index:
         self._pack_no: dict[str, int] = {}
         self.pack_sizes: dict[str, int] = {}
         self.files: set[str] = set()  # names of the index files loaded
+        self.damaged: dict[str, str] = {}  # index files skipped: name -> why
 
     def __len__(self) -> int:
         return len(self._blobs)
@@ -101,19 +106,29 @@ def encode_index(keys, packs: Iterable[PackRecord]) -> tuple[str, bytes]:
     return object_id(sealed), sealed
 
 
-def decode_index(keys, sealed: bytes) -> list[PackRecord]:
-    obj = unseal_json(keys, sealed, INDEX_AAD)
-    return [
-        PackRecord(
-            p["id"],
-            int(p["size"]),
-            [
-                PackEntry(bytes.fromhex(b[0]), TYPE_CODES[b[1]], b[2], b[3], b[4])
-                for b in p["blobs"]
-            ],
-        )
-        for p in obj["packs"]
-    ]
+def decode_index(keys, sealed: bytes, name: str | None = None) -> list[PackRecord]:
+    """The pack records of a sealed index file; IntegrityError naming the object (when
+    ``name`` is given, its content must also hash to it) if it is damaged."""
+    where = f"index/{name}" if name else "index file"
+    if name is not None and object_id(sealed) != name:
+        raise IntegrityError(f"{where}: content does not match its name (damaged)")
+    try:
+        obj = unseal_json(keys, sealed, INDEX_AAD)
+        return [
+            PackRecord(
+                p["id"],
+                int(p["size"]),
+                [
+                    PackEntry(bytes.fromhex(b[0]), TYPE_CODES[b[1]], b[2], b[3], b[4])
+                    for b in p["blobs"]
+                ],
+            )
+            for p in obj["packs"]
+        ]
+    except IntegrityError as exc:
+        raise IntegrityError(f"{where}: {exc}") from None
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise IntegrityError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
 
 
 def write_index(repo, packs: list[PackRecord]) -> list[str]:
@@ -136,23 +151,42 @@ def list_index_files(repo) -> list[str]:
     return [name for name, _size in repo._list("index/")]
 
 
-def read_index_files(repo, names: list[str]) -> Iterator[tuple[str, list[PackRecord]]]:
-    """Fetch and decode index files concurrently (object-store latency dominates)."""
+def read_index_files(
+    repo, names: list[str], *, skip_damaged: bool = False
+) -> Iterator[tuple[str, list[PackRecord] | IntegrityError]]:
+    """Fetch and decode index files concurrently (object-store latency dominates). A damaged
+    file raises IntegrityError naming it, or with ``skip_damaged`` is yielded as that error;
+    a file removed since the listing (a prune) is left out."""
 
     def load(name):
-        return name, decode_index(repo.keys, repo._get(f"index/{name}"))
+        try:
+            return name, decode_index(repo.keys, repo._get(f"index/{name}"), name)
+        except repo.not_found:
+            return name, None
+        except IntegrityError as exc:
+            if not skip_damaged:
+                raise
+            return name, exc
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        yield from pool.map(load, names)
+        for name, packs in pool.map(load, names):
+            if packs is not None:
+                yield name, packs
 
 
 def load_index(repo, index: Index | None = None) -> Index:
-    """Load every index file into ``index`` (only the new ones if it was loaded before)."""
+    """Load every index file into ``index`` (only the new ones if it was loaded before). A
+    damaged file is skipped with a warning and listed in ``index.damaged``: its packs are then
+    unindexed, and the next backup (or ``repair_index``) indexes them again from their headers."""
     names = list_index_files(repo)
     if index is None or not index.files <= set(names):
         index = Index()  # some file was removed (prune ran): start afresh
-    todo = [n for n in names if n not in index.files]
-    for name, packs in read_index_files(repo, todo):
+    todo = [n for n in names if n not in index.files and n not in index.damaged]
+    for name, packs in read_index_files(repo, todo, skip_damaged=True):
+        if isinstance(packs, IntegrityError):
+            log.warning("skipping damaged index file of %s: %s", repo.prefix, packs)
+            index.damaged[name] = str(packs)
+            continue
         for p in packs:
             index.add_pack(p)
         index.files.add(name)

@@ -125,13 +125,20 @@ def header_size(n_blobs: int) -> int:
 
 def parse_pack(keys, data: bytes) -> list[PackEntry]:
     """Read and authenticate a whole pack's header; check the blobs tile the data region."""
-    if len(data) < TRAILER.size + OVERHEAD:
+    return parse_pack_tail(keys, data, len(data))
+
+
+def parse_pack_tail(keys, tail: bytes, size: int) -> list[PackEntry]:
+    """Like ``parse_pack`` from only the last bytes of a pack of ``size`` bytes (``tail`` must
+    hold the sealed header and trailer: see ``header_span``)."""
+    if size < TRAILER.size + OVERHEAD or len(tail) < TRAILER.size:
         raise IntegrityError("pack too short")
-    (hlen,) = TRAILER.unpack_from(data, len(data) - TRAILER.size)
-    start = len(data) - TRAILER.size - hlen
-    if start < 0:
+    (hlen,) = TRAILER.unpack_from(tail, len(tail) - TRAILER.size)
+    start = size - TRAILER.size - hlen
+    if start < 0 or hlen + TRAILER.size > len(tail):
         raise IntegrityError("pack header length out of range")
-    header = unseal(keys, memoryview(data)[start : start + hlen], aad=PACK_HEADER_AAD)
+    at = len(tail) - TRAILER.size - hlen
+    header = unseal(keys, memoryview(tail)[at : at + hlen], aad=PACK_HEADER_AAD)
     if len(header) % HEADER_RECORD.size:
         raise IntegrityError("pack header has a partial record")
     entries, pos = [], 0
@@ -143,6 +150,17 @@ def parse_pack(keys, data: bytes) -> list[PackEntry]:
     if pos != start:
         raise IntegrityError("pack blobs do not end where the header starts")
     return entries
+
+
+def header_span(tail: bytes, size: int) -> int:
+    """How many bytes from the end of a pack of ``size`` bytes hold its header and trailer,
+    read from the trailer at the end of ``tail`` (IntegrityError if out of range)."""
+    if len(tail) < TRAILER.size:
+        raise IntegrityError("pack too short")
+    (hlen,) = TRAILER.unpack_from(tail, len(tail) - TRAILER.size)
+    if hlen + TRAILER.size > size:
+        raise IntegrityError("pack header length out of range")
+    return hlen + TRAILER.size
 
 
 def seal_json(keys, obj, aad: bytes) -> bytes:

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from infra.objectstore import ObjectLocked
 
-from .errors import PruneError
+from .errors import IntegrityError, PruneError
 from .index import PackRecord, list_index_files, read_index_files, write_index
 from .pack import PackBuilder, PackEntry, decode_blob, header_size, pack_key
 from .snapshot import parse_tree_lines
@@ -116,7 +116,11 @@ def _fingerprint(repo) -> tuple:
 def _load_records(repo, names) -> dict[str, PackRecord]:
     """Every pack the index files name, with the union of their blob entries."""
     records: dict[str, PackRecord] = {}
-    for _name, packs in read_index_files(repo, names):
+    try:
+        loaded = list(read_index_files(repo, names))
+    except IntegrityError as exc:
+        raise PruneError(f"{exc}; repair the index first (manage.py backup repair-index)") from None
+    for _name, packs in loaded:
         for p in packs:
             have = records.get(p.id)
             if have is None:
@@ -136,7 +140,14 @@ def plan_prune(repo, repack_threshold: float = 0.5, *, _locked: bool = False) ->
         records = _load_records(repo, names)
         view = repo.view(records.values())
         index = view.index
-        on_store = {name.rpartition("/")[2]: size for name, size in repo._list("packs/")}
+        infos = list(repo._list_info("packs/"))
+        on_store = {i.key.rpartition("/")[2]: i.size for i in infos}
+        cutoff = repo.clock() - repo.orphan_grace  # younger unindexed packs may be a live run's
+        young = {
+            i.key.rpartition("/")[2]
+            for i in infos
+            if i.modified is not None and i.modified > cutoff
+        }
 
         used: set[bytes] = set()
         missing: list[str] = []
@@ -155,7 +166,7 @@ def plan_prune(repo, repack_threshold: float = 0.5, *, _locked: bool = False) ->
             raise PruneError(f"{len(missing)} needed blobs are not indexed, e.g. {missing[0]}")
 
         plan = PrunePlan(frozenset(snapshot_ids), frozenset(names), blobs_used=len(used))
-        plan.packs_unindexed = sorted(set(on_store) - set(records))
+        plan.packs_unindexed = sorted(set(on_store) - set(records) - young)
         plan.bytes_freed = sum(on_store[p] for p in plan.packs_unindexed)
         claimed: set[bytes] = set()
         candidates = []

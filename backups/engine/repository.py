@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from infra.objectstore import ObjectNotFound, ObjectStore, TransientStoreError
+from infra.objectstore import ObjectInfo, ObjectNotFound, ObjectStore, TransientStoreError
 
 from .chunker import TREE_PARAMS, ChunkerParams, MiB
 from .crypto import RepoKeys
@@ -19,6 +19,7 @@ from .errors import (
     BlobNotFound,
     EntryNotFound,
     IntegrityError,
+    RepositoryDamaged,
     RepositoryExists,
     RepositoryNotFound,
     WrongKeys,
@@ -66,6 +67,7 @@ class Repository:
         lock_refresh_interval: timedelta = timedelta(minutes=5),
         lock_settle: float = 0.2,
         retention: timedelta | None = None,
+        orphan_grace: timedelta | None = None,
         clock=None,
     ):
         prefix = prefix.strip("/")
@@ -84,9 +86,14 @@ class Repository:
         # Object-lock retention of packs, index files and snapshots (S3; ignored locally).
         self.retention = default_retention() if retention is None else retention
         self.clock = clock or (lambda: datetime.now(UTC))
+        # Packs no index names are deleted (repair.clean, prune) only once this old: twice the
+        # stale age, so none can belong to a run that still holds a live lock.
+        self.orphan_grace = 2 * lock_stale_after if orphan_grace is None else orphan_grace
         self.config: dict | None = None
         self.index = Index()
         self._index_dirty = False
+        self.adopted: dict = {}  # packs indexed from their headers, no index file covers yet
+        self.unreadable_packs: dict[str, str] = {}  # unindexed packs whose header is damaged
 
     def __repr__(self) -> str:
         return f"Repository({self.store!r}, {self.prefix!r})"
@@ -126,9 +133,14 @@ class Repository:
 
     def _list(self, sub: str) -> Iterator[tuple[str, int]]:
         """(name below ``sub``, size) of every object under ``<prefix><sub>``."""
+        for info in self._list_info(sub):
+            yield info.key, info.size
+
+    def _list_info(self, sub: str) -> Iterator[ObjectInfo]:
+        """ObjectInfo (key = name below ``sub``) of every object under ``<prefix><sub>``."""
         start = len(self.prefix) + len(sub)
         for info in self.store.list(self.prefix + sub):
-            yield info.key[start:], info.size
+            yield ObjectInfo(info.key[start:], info.size, info.modified)
 
     # -- lifecycle --
 
@@ -154,7 +166,9 @@ class Repository:
         return self
 
     def open(self) -> Repository:
-        """Read the config (wrong keys raise WrongKeys) and load every index file."""
+        """Read the config and load every index file. A config that does not authenticate
+        raises WrongKeys if the keys open none of the repository's other objects either, and
+        RepositoryDamaged if they do (the config itself is damaged)."""
         try:
             sealed = self._get("config")
         except ObjectNotFound:
@@ -162,12 +176,37 @@ class Repository:
         try:
             config = unseal_json(self.keys, sealed, CONFIG_AAD)
         except IntegrityError:
-            raise WrongKeys(f"these keys do not open the repository at {self.prefix!r}") from None
+            raise self._config_failure() from None
         if config.get("version") != FORMAT_VERSION:
             raise RepositoryNotFound(f"unsupported repository version {config.get('version')}")
         self.config = config
         self.refresh_index(full=True)
         return self
+
+    def _config_failure(self) -> IntegrityError:
+        """Tell a damaged config from wrong keys: try the keys on a few other sealed objects."""
+        from .index import INDEX_AAD
+        from .locks import LOCK_AAD
+        from .snapshot import SNAPSHOT_AAD
+
+        tried = 0
+        for sub, aad in (("index/", INDEX_AAD), ("snapshots/", SNAPSHOT_AAD), ("locks/", LOCK_AAD)):
+            for name, _size in islice(self._list(sub), 2):
+                try:
+                    unseal_json(self.keys, self._get(sub + name), aad)
+                except (IntegrityError, ObjectNotFound):
+                    tried += 1
+                    continue
+                return RepositoryDamaged(
+                    f"the config object {self.prefix}config is damaged (the keys open "
+                    f"{sub}{name[:12]}…): the repository's data is intact, its config is not"
+                )
+        if tried:
+            return WrongKeys(f"these keys do not open the repository at {self.prefix!r}")
+        return WrongKeys(
+            f"the config at {self.prefix!r} does not authenticate and there is no other object "
+            "to tell by: wrong keys, or a damaged config"
+        )
 
     @property
     def id(self) -> str:
@@ -184,9 +223,32 @@ class Repository:
     def refresh_index(self, full: bool = False) -> Index:
         """Load index files written since; start afresh if one disappeared (a prune ran)."""
         if full or self._index_dirty:
-            self.index, self._index_dirty = Index(), False
+            self.index, self._index_dirty, self.adopted = Index(), False, {}
         self.index = load_index(self, self.index)
+        if self.index.damaged:  # readers still find every blob: from the packs' headers
+            self.adopt_unindexed()
         return self.index
+
+    def adopt_unindexed(self) -> list:
+        """Index the packs no readable index file names from their headers, in memory
+        (``adopted``: pack id -> PackRecord, until an index file covers them); returns them."""
+        from .repair import adopt_packs
+
+        records, self.unreadable_packs = adopt_packs(self, self.index)
+        self.adopted.update((r.id, r) for r in records)
+        return records
+
+    def repair_index(self):
+        """Rebuild what damaged index files named from the packs' headers (repair.repair_index)."""
+        from .repair import repair_index
+
+        return repair_index(self)
+
+    def clean(self, orphan_grace: timedelta | None = None):
+        """Remove stale locks, stale uploads and old unindexed packs (repair.clean)."""
+        from .repair import clean
+
+        return clean(self, orphan_grace)
 
     def view(self, packs) -> Repository:
         """A shallow copy reading through an index of just ``packs`` (PackRecords)."""

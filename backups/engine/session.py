@@ -58,6 +58,7 @@ class BackupSession:
         self.warnings_total = 0
         self.incomplete = False
         self.snapshot: Snapshot | None = None
+        self.packs_adopted = 0  # packs of earlier runs indexed from their headers at commit
         self._lock = None
         self._threads: list[threading.Thread] = []
 
@@ -72,6 +73,9 @@ class BackupSession:
         self._lock = repo.lock(exclusive=False, purpose=purpose, settle_in_background=True)
         try:
             repo.refresh_index()
+            # Packs a killed run (or a damaged index file) left unindexed: their blobs are
+            # re-used, and this run's index file covers them (docs/backup-format.md §5).
+            repo.adopt_unindexed()
         except BaseException:
             self._lock.release()
             raise
@@ -266,6 +270,10 @@ class BackupSession:
 
     def _commit(self) -> None:
         self._lock.confirm()
+        adopted, self.repo.adopted = list(self.repo.adopted.values()), {}
+        with self._mutex:  # indexed with this run's packs: nothing before the confirmation
+            self._unindexed[:0] = adopted
+        self.packs_adopted = len(adopted)
         self._flush_pending(wait=True)
         for chunk in self._tree.finish():
             self._tree_ids.append(self._store_tree_blob(chunk))
