@@ -238,18 +238,6 @@ class Repository:
         self.adopted.update((r.id, r) for r in records)
         return records
 
-    def repair_index(self):
-        """Rebuild what damaged index files named from the packs' headers (repair.repair_index)."""
-        from .repair import repair_index
-
-        return repair_index(self)
-
-    def clean(self, orphan_grace: timedelta | None = None):
-        """Remove stale locks, stale uploads and old unindexed packs (repair.clean)."""
-        from .repair import clean
-
-        return clean(self, orphan_grace)
-
     def view(self, packs) -> Repository:
         """A shallow copy reading through an index of just ``packs`` (PackRecords)."""
         clone = copy.copy(self)
