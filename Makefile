@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 API_BENCH_ARGS ?=
 SYSDEPS := openssh-server chromium postgresql redis-server gettext nginx php8.2-fpm postfix \
-	dovecot-core openssl mariadb-client postgresql-client
+	dovecot-core openssl mariadb-client postgresql-client prometheus
 
 .PHONY: venv sysdeps test lint deploy-check run messages bench
 
@@ -24,7 +24,7 @@ sysdeps:
 	test -x /usr/bin/chromium || missing=1; \
 	command -v redis-server >/dev/null || missing=1; \
 	command -v msgfmt >/dev/null || missing=1; \
-	for tool in nginx php-fpm8.2 postmap doveadm openssl mysql psql; do \
+	for tool in nginx php-fpm8.2 postmap doveadm openssl mysql psql promtool; do \
 		command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing=1; \
 	done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing=1; \

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backups import content_views, restore_views, views
+from backups import content_views, metrics, restore_views, views
 
 app_name = "backups"
 
@@ -9,6 +9,8 @@ ITEM = f"{CUSTOMER}backups/<str:kind>/<int:item_id>/"
 ORDER = f"{CUSTOMER}restores/<int:order_id>/"
 
 urlpatterns = [
+    # Prometheus scrape endpoint (token-protected; docs/operations.md).
+    path("metrics", metrics.metrics_view, name="metrics"),
     # A customer's snapshots per webhotel, database and mailbox; backups on demand.
     path(f"{CUSTOMER}backups/", views.overview_view, name="overview"),
     path(ITEM, views.item_view, name="item"),

@@ -423,6 +423,8 @@ HAVN_NAME_SERVERS = env_list("HAVN_NAME_SERVERS", ["ns1.havn.example", "ns2.havn
 HAVN_HOSTMASTER = env_str("HAVN_HOSTMASTER", "hostmaster.havn.example")
 # The private key Havn logs in to hosting servers with (their host keys are pinned per server).
 HAVN_SSH_KEY_FILE = env_str("HAVN_SSH_KEY_FILE", str(VAR_DIR / "ssh" / "id_ed25519"))
+# The bearer token Prometheus scrapes /metrics with; unset: the endpoint answers 404.
+HAVN_METRICS_TOKEN = env_str("HAVN_METRICS_TOKEN", "")
 CELERY_BEAT_SCHEDULE = {
     "resume-stale-operations": {
         "task": "hosting.tasks.resume_stale_operations",
