@@ -3,6 +3,8 @@ from celery import shared_task
 from backups.models import BackupRun
 from backups.services import content_export, restores, runs
 
+SLOT_RETRY_SECONDS = 60  # a run that found no free slot (or its server unreachable) tries again
+
 
 @shared_task(bind=True, max_retries=30)
 def run_backup(self, run_id: int) -> str:
@@ -12,7 +14,7 @@ def run_backup(self, run_id: int) -> str:
         if self.request.retries >= self.max_retries:
             runs.give_up(run_id)
             return BackupRun.Status.FAILED
-        raise self.retry(countdown=60)
+        raise self.retry(countdown=SLOT_RETRY_SECONDS)
     return status
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.fleet_report import fleet_section
+
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
 
 TEMPLATE = """\
@@ -139,6 +141,8 @@ Wall time of Havn's stages (best run of each kind), from `bench/havn_run.py`'s c
 {analysis}
 
 {api_section}
+
+{fleet_section}
 """
 
 ROLE_NAMES = {
@@ -771,4 +775,5 @@ def render(r: dict) -> str:
         restore_section=_restore_section(r, best),
         analysis=analysis,
         api_section=api_section(r.get("api")),
+        fleet_section=fleet_section(r.get("fleet")),
     )

@@ -106,18 +106,26 @@ def live_items(server: Server | None = None, *, configuration: bool = True):
             yield Item(ItemKind.SERVER, s, None, s, s.name)
 
 
+class Policies:
+    """Every backup policy, loaded in one query; ``of(item)`` is the one that applies: the
+    customer's own, else the webhotel's plan's, else the default."""
+
+    def __init__(self):
+        rows = list(BackupPolicy.objects.all())
+        self.by_customer = {p.customer_id: p for p in rows if p.customer_id}
+        self.by_plan = {p.plan_id: p for p in rows if p.plan_id}
+        self.default = next(
+            (p for p in rows if p.plan_id is None and p.customer_id is None), None
+        ) or BackupPolicy(name="default")
+
+    def of(self, item: Item) -> BackupPolicy:
+        plan_id = item.row.plan_id if item.kind == ItemKind.WEBHOTEL else None
+        customer_id = item.customer.pk if item.customer else None
+        return self.by_customer.get(customer_id) or self.by_plan.get(plan_id) or self.default
+
+
 def policy_for(item: Item) -> BackupPolicy:
-    """The customer's own policy, else the plan's, else the default."""
-    plan = item.row.plan if item.kind == ItemKind.WEBHOTEL else None
-    for policy in (
-        getattr(item.customer, "backup_policy", None),
-        plan and getattr(plan, "backup_policy", None),
-    ):
-        if policy is not None:
-            return policy
-    return BackupPolicy.objects.filter(plan__isnull=True, customer__isnull=True).first() or (
-        BackupPolicy(name="default")
-    )
+    return Policies().of(item)
 
 
 def in_window(policy: BackupPolicy, moment: datetime) -> bool:
@@ -148,21 +156,39 @@ def plan_night(
     now = now or timezone.now()
     on_demand = night is not None
     night = night or night_of(now)
-    queued = []
+    policies, local = Policies(), timezone.localtime(now)
+    wanted = {}
     for item in live_items(server):
         if customer is not None and item.customer != customer:
             continue
-        if not on_demand and not in_window(policy_for(item), timezone.localtime(now)):
+        if not on_demand and not in_window(policies.of(item), local):
             continue
-        run, _created = BackupRun.objects.get_or_create(
-            kind=item.kind,
-            item_id=item.row.pk,
-            night=night,
-            on_demand=False,
-            defaults={"customer": item.customer, "server": item.server, "item_name": item.name},
-        )
-        if run.status == BackupRun.Status.QUEUED:
-            queued.append(run)
+        wanted[(item.kind, item.row.pk)] = item
+    # One query for the night's runs, one insert for the missing ones (a concurrent planner's
+    # rows win: the constraint makes a run unique per item and night).
+    tonight = BackupRun.objects.filter(night=night, on_demand=False)
+    have = set(tonight.values_list("kind", "item_id"))
+    BackupRun.objects.bulk_create(
+        (
+            BackupRun(
+                kind=kind,
+                item_id=pk,
+                night=night,
+                customer=item.customer,
+                server=item.server,
+                item_name=item.name,
+            )
+            for (kind, pk), item in wanted.items()
+            if (kind, pk) not in have
+        ),
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
+    waiting = {
+        (run.kind, run.item_id): run
+        for run in tonight.filter(status=BackupRun.Status.QUEUED).select_related("server")
+    }
+    queued = [waiting[key] for key in wanted if key in waiting]
     for run in queued if enqueue else ():  # without: the caller carries the runs out itself
         transaction.on_commit(lambda pk=run.pk: run_backup.delay(pk))
     return queued
