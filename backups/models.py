@@ -120,6 +120,8 @@ class BackupRun(models.Model):
     warnings = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     snapshot_id = models.CharField(max_length=64, blank=True)
+    # When a queued run's message was sent to the workers (runs.dispatch); None: not sent.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     reported_at = models.DateTimeField(null=True, blank=True)
@@ -136,6 +138,13 @@ class BackupRun(models.Model):
             models.UniqueConstraint(
                 fields=["kind", "item_id", "night", "on_demand"],
                 name="one_run_per_item_and_night",
+            ),
+        ]
+        indexes = [  # the few active runs among every night's history
+            models.Index(
+                fields=["status", "server"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="backuprun_active",
             ),
         ]
 

@@ -3,25 +3,27 @@ from celery import shared_task
 from backups.models import BackupRun
 from backups.services import content_export, restores, runs
 
-SLOT_RETRY_SECONDS = 60  # a run that found no free slot (or its server unreachable) tries again
+UNREACHABLE_RETRY_SECONDS = 60  # a run whose server did not answer tries again
 
 
 @shared_task(bind=True, max_retries=30)
 def run_backup(self, run_id: int) -> str:
-    """Idempotent: the run is claimed once; a retried or duplicate task finds it taken."""
+    """Idempotent: the run is claimed once; a retried or duplicate task finds it taken. A run
+    with no free slot ends the task (``waiting``): the next dispatch sends it again."""
     status = runs.execute(run_id)
-    if status == BackupRun.Status.QUEUED:  # unreachable server or no free slot: later
+    if status == BackupRun.Status.QUEUED:  # unreachable server: later, a bounded number of times
         if self.request.retries >= self.max_retries:
             runs.give_up(run_id)
             return BackupRun.Status.FAILED
-        raise self.retry(countdown=SLOT_RETRY_SECONDS)
+        raise self.retry(countdown=UNREACHABLE_RETRY_SECONDS)
     return status
 
 
 @shared_task
 def plan_backups() -> int:
-    """Every few minutes: resume runs whose worker died, and queue the items whose backup window
-    is open and that are not yet done."""
+    """Every few minutes: resume runs whose worker died, create the runs of items whose backup
+    window is open, and send queued runs as the caps have room (``runs.dispatch``) — also the
+    safety net for a message lost on the way."""
     runs.resume_stale()
     return len(runs.plan_night())
 

@@ -7,7 +7,8 @@
    the planner is part of the night).
 3. Each run's time from the costs ``make bench`` measured (bench/results.json: fixed cost, per
    file, per changed byte; ``--change`` of the bytes changed in a night, 100 KB per file), and its
-   caps from the real ``runs._slot_keys``; then bench/fleet_sim.py plays the night for each number
+   caps from the real ``runs._slot_keys``; then bench/fleet_sim.py plays the night (dispatch as
+   ``runs.dispatch`` does it) for each number
    of workers in ``--workers`` and each store cap in ``--per-store``.
 4. The table goes into bench/results.json (``fleet``) and docs/benchmarks.md.
 """
@@ -140,13 +141,9 @@ def run_models(planned: list, costs: Costs, change: float) -> list[Run]:
 def rules(per_store: int) -> Rules:
     from django.conf import settings
 
-    from backups import tasks
-
     return Rules(
         per_server=settings.HAVN_BACKUP_PER_SERVER,
         per_store=per_store,
-        retry_s=tasks.SLOT_RETRY_SECONDS,
-        max_retries=tasks.run_backup.max_retries,
         replan_s=settings.CELERY_BEAT_SCHEDULE["plan-backups"]["schedule"],
     )
 
@@ -167,15 +164,14 @@ def night_rows(planned, costs, args, window_s) -> list[dict]:
                     "workers": workers,
                     "runs": night.runs,
                     "done": night.done,
-                    "given_up": night.given_up,
                     "done_in_window": night.done_in_window,
                     "night_h": round(night.end_s / 3600, 2),
-                    "fits": night.given_up == 0 and night.done_in_window == night.runs,
+                    "fits": night.done_in_window == night.runs,
                     "max_running": night.max_running,
                     "max_per_server": night.peak_of("backup-slot:"),
                     "max_store": night.peak_of("backup-store-slot:"),
                     "messages": night.messages,
-                    "retries": night.retries,
+                    "waits": night.waits,
                     "utilisation": round(night.utilisation, 3),
                     "worker_cores": round(night.max_running * costs.cpu_per_wall, 1),
                     "sim_s": round(time.monotonic() - t, 1),

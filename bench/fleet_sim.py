@@ -1,15 +1,14 @@
 """A discrete-event model of one backup night, fed by the real planner (bench/fleet.py).
 
 What it models, as the code does it (backups/services/runs.py, backups/tasks.py):
-- every planned run is one message in a FIFO queue, published when the window opens;
-- a worker process takes one message at a time; a run no longer queued is skipped;
-- a run needs one free slot under each of its caps (``runs._slot_keys``: its server's
-  ``HAVN_BACKUP_PER_SERVER`` and the store's ``HAVN_BACKUP_PER_STORE``); with none free the task
-  retries after ``run_backup``'s countdown, and after ``max_retries`` the run is given up (failed);
-- while the window is open, the planner task runs every ``replan_s`` and publishes a new message
-  for every run still queued.
-What it leaves out: broker and database latency (a message costs ``skip_s`` of a worker), and
-ETA messages held in a worker's memory (a retried message is simply ready again later).
+- the planned runs wait in the database; ``dispatch`` sends a run to the workers (one message in
+  a FIFO queue) while the store's cap and the run's server's cap have room beside the runs going
+  and those sent; it runs when the night is planned, whenever a run ends, and with the planner's
+  beat every ``replan_s``;
+- a worker process takes one message at a time; a run needs one free slot under each of its caps
+  (``runs._slot_keys``); with none free it goes back to waiting for a later dispatch.
+What it leaves out: broker and database latency (a message costs a worker ``SKIP_S``), and
+servers that do not answer (their retries are bounded by ``run_backup.max_retries``).
 """
 
 from __future__ import annotations
@@ -50,12 +49,10 @@ class Costs:
 
 @dataclass(frozen=True)
 class Rules:
-    """The task and cap rules of the code under test, read by the caller from it."""
+    """The cap rules of the code under test, read by the caller from it."""
 
     per_server: int
     per_store: int
-    retry_s: float
-    max_retries: int
     replan_s: float
 
 
@@ -71,12 +68,10 @@ class Night:
     workers: int
     runs: int
     done: int = 0
-    given_up: int = 0
     done_in_window: int = 0
     end_s: float = 0.0
     messages: int = 0
-    skipped: int = 0
-    retries: int = 0
+    waits: int = 0  # messages that found no free slot
     max_running: int = 0
     peak: Counter = field(default_factory=Counter)  # most runs at once holding a slot group
     busy_s: float = 0.0
@@ -92,15 +87,29 @@ class Night:
 
 def simulate(runs: list[Run], rules: Rules, workers: int, window_s: float) -> Night:
     night = Night(workers=workers, runs=len(runs))
-    state = {r.pk: "queued" for r in runs}
     by_pk = {r.pk: r for r in runs}
-    ready: deque = deque((r.pk, 0) for r in runs)  # (run, retries), published at window open
-    delayed: list = []  # (ready time, seq, run, retries)
+    server_of = {r.pk: r.slot_groups[0] for r in runs}
+    waiting = dict.fromkeys(r.pk for r in runs)  # queued, not sent; insertion order = pk order
+    ready: deque = deque()  # sent messages
     finishing: list = []  # (end time, seq, run or None, slots taken)
     taken: set[str] = set()
     holders: Counter = Counter()  # runs holding a key, per slot group
+    in_flight: Counter = Counter()  # runs sent or running, per server group
     idle, running, now, seq = workers, 0, 0.0, 0
     next_plan = rules.replan_s
+
+    def dispatch():
+        room = rules.per_store - sum(in_flight.values())
+        picked = []
+        for pk in waiting:
+            if room <= len(picked):
+                break
+            if in_flight[server_of[pk]] < rules.per_server:
+                in_flight[server_of[pk]] += 1
+                picked.append(pk)
+        for pk in picked:
+            del waiting[pk]
+            ready.append(pk)
 
     def slots_for(run: Run):
         picked = []
@@ -111,41 +120,32 @@ def simulate(runs: list[Run], rules: Rules, workers: int, window_s: float) -> Ni
             picked.append(key)
         return picked
 
-    while ready or delayed or finishing:
-        while delayed and delayed[0][0] <= now:
-            _t, _s, pk, retries = heapq.heappop(delayed)
-            ready.append((pk, retries))
+    dispatch()
+    while waiting or ready or finishing:
         while idle and ready:
-            pk, retries = ready.popleft()
+            pk = ready.popleft()
             night.messages += 1
             idle -= 1
             seq += 1
             run = by_pk[pk]
-            picked = slots_for(run) if state[pk] == "queued" else None
-            if state[pk] != "queued":
-                night.skipped += 1
+            picked = slots_for(run)
+            if picked is None:  # back to waiting for a later dispatch
+                night.waits += 1
+                in_flight[server_of[pk]] -= 1
+                waiting[pk] = None
                 heapq.heappush(finishing, (now + SKIP_S, seq, None, ()))
-            elif picked is None:
-                if retries >= rules.max_retries:
-                    state[pk] = "failed"
-                    night.given_up += 1
-                else:
-                    night.retries += 1
-                    heapq.heappush(delayed, (now + rules.retry_s, seq, pk, retries + 1))
-                heapq.heappush(finishing, (now + SKIP_S, seq, None, ()))
-            else:
-                state[pk] = "running"
-                taken.update(picked)
-                for group in run.slot_groups:
-                    holders[group] += 1
-                    night.peak[group] = max(night.peak[group], holders[group])
-                running += 1
-                night.max_running = max(night.max_running, running)
-                night.busy_s += run.seconds
-                heapq.heappush(finishing, (now + run.seconds, seq, pk, tuple(picked)))
-        # Advance to the next event: a worker frees, a retry is due, or the planner runs.
-        candidates = [q[0][0] for q in (finishing, delayed) if q]
-        if next_plan <= window_s and (ready or delayed or finishing):
+                continue
+            taken.update(picked)
+            for group in run.slot_groups:
+                holders[group] += 1
+                night.peak[group] = max(night.peak[group], holders[group])
+            running += 1
+            night.max_running = max(night.max_running, running)
+            night.busy_s += run.seconds
+            heapq.heappush(finishing, (now + run.seconds, seq, pk, tuple(picked)))
+        # Advance to the next event: a worker frees, or the planner's beat.
+        candidates = [finishing[0][0]] if finishing else []
+        if waiting:
             candidates.append(next_plan)
         if not candidates:
             break
@@ -155,15 +155,16 @@ def simulate(runs: list[Run], rules: Rules, workers: int, window_s: float) -> Ni
             idle += 1
             if pk is not None:
                 running -= 1
-                state[pk] = "done"
                 night.done += 1
                 night.end_s = max(night.end_s, end)
                 night.done_in_window += end <= window_s
                 taken.difference_update(picked)
+                in_flight[server_of[pk]] -= 1
                 for group in by_pk[pk].slot_groups:
                     holders[group] -= 1
-        if next_plan <= now and next_plan <= window_s:
-            ready.extend((pk, 0) for pk, s in state.items() if s == "queued")
+                dispatch()
+        if next_plan <= now:
+            dispatch()
             next_plan += rules.replan_s
     night.end_s = max(night.end_s, now)
     return night

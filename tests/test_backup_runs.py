@@ -13,7 +13,7 @@ from accounts.actor import Actor
 from backups.models import BackupRun, RepositoryKey, Snapshot
 from backups.services import runs
 from backups.services.repositories import open_repository
-from tests.factories import CustomerFactory, MembershipFactory
+from tests.factories import CustomerFactory, MembershipFactory, ServerFactory, WebhotelFactory
 
 pytestmark = pytest.mark.django_db
 NIGHT = date(2026, 11, 20)
@@ -143,9 +143,44 @@ def test_runs_wait_for_a_slot_under_the_server_and_store_caps(s3_store, hosted, 
     [web] = [run for run in runs.plan_night(NIGHT) if run.kind == "webhotel"]
     cache.add("backup-store-slot:0", -1, 60)  # another run writes to the store
     try:
-        assert runs.execute(web.pk) == "queued"
+        assert runs.execute(web.pk) == "waiting"
+        assert BackupRun.objects.get(pk=web.pk).dispatched_at is None  # for a later dispatch
         assert cache.get(f"backup-slot:{web.server_id}:0") is None  # the server slot is given back
     finally:
         cache.delete("backup-store-slot:0")
     assert runs.execute(web.pk) == "done"
     assert cache.get("backup-store-slot:0") is None
+
+
+def test_dispatch_sends_only_what_the_caps_have_room_for(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.HAVN_BACKUP_PER_SERVER, settings.HAVN_BACKUP_PER_STORE = 2, 5
+    one, two = ServerFactory(), ServerFactory()
+    for i in range(8):
+        WebhotelFactory(server=one if i < 6 else two)
+    planned = runs.plan_night(NIGHT, enqueue=False)
+    assert len(planned) == 10  # 8 webhotels and 2 servers' configuration
+    with django_capture_on_commit_callbacks() as sent:
+        assert runs.dispatch() == 4  # two per server: the server caps bind before the store's
+    assert len(sent) == 4
+    dispatched = BackupRun.objects.filter(dispatched_at__isnull=False)
+    assert sorted(dispatched.values_list("server_id", flat=True)) == [one.pk] * 2 + [two.pk] * 2
+    assert runs.dispatch() == 0  # the room is taken by what was sent
+    first = dispatched.order_by("pk").first()
+    BackupRun.objects.filter(pk=first.pk).update(status="done")  # one ends: room for one more
+    assert runs.dispatch() == 1
+    later = timezone.now() + runs.DISPATCH_TTL + timedelta(minutes=1)
+    assert runs.dispatch(now=later) == 4  # messages lost on the way are sent again
+
+
+def test_an_on_demand_run_is_sent_before_the_night(settings, owner_a, customer_a):
+    settings.HAVN_BACKUP_PER_STORE = 1
+    server = ServerFactory()
+    nightly = WebhotelFactory(server=server, customer=customer_a)
+    asked = WebhotelFactory(server=server, customer=customer_a)
+    runs.plan_night(NIGHT, enqueue=False)
+    run = runs.request_backup(Actor(owner_a), "webhotel", asked.pk)
+    assert runs.dispatch() == 1
+    assert BackupRun.objects.get(dispatched_at__isnull=False).pk == run.pk
+    assert not BackupRun.objects.filter(item_id=nightly.pk, dispatched_at__isnull=False).exists()

@@ -7,6 +7,7 @@ its counters and the snapshot in the catalogue. A run that dies leaves no snapsh
 reuses what it had uploaded.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -15,7 +16,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,6 +32,8 @@ from infra import ssh
 
 LIVE = (ResourceStatus.ACTIVE, ResourceStatus.SUSPENDED)
 SLOT_SECONDS = 6 * 3600  # a crashed run's slot frees itself after this
+DISPATCH_TTL = timedelta(minutes=30)  # a sent run not started by then is sent again
+WAITING = "waiting"  # execute(): no free slot; the run stays queued for a later dispatch
 
 
 @dataclass(frozen=True)
@@ -150,9 +153,8 @@ def plan_night(
     enqueue: bool = True,
 ) -> list[BackupRun]:
     """Create the runs of items whose backup window is open (or, with ``night`` given, of every
-    item: an on-demand night), idempotently, and queue those not yet done."""
-    from backups.tasks import run_backup
-
+    item: an on-demand night), idempotently; returns those not yet done and, with ``enqueue``,
+    sends the workers as many queued runs as the caps have room for (``dispatch``)."""
     now = now or timezone.now()
     on_demand = night is not None
     night = night or night_of(now)
@@ -189,9 +191,42 @@ def plan_night(
         for run in tonight.filter(status=BackupRun.Status.QUEUED).select_related("server")
     }
     queued = [waiting[key] for key in wanted if key in waiting]
-    for run in queued if enqueue else ():  # without: the caller carries the runs out itself
-        transaction.on_commit(lambda pk=run.pk: run_backup.delay(pk))
+    if enqueue:  # without: the caller carries the runs out itself
+        transaction.on_commit(dispatch)
     return queued
+
+
+def dispatch(now: datetime | None = None) -> int:
+    """Send queued runs to the workers, no more than the store's and each server's caps have
+    room for beside the runs going and those sent in the last ``DISPATCH_TTL``: on-demand runs
+    first, then by night and age. Called when a night is planned, when a run ends and by the
+    planner's beat, so the broker holds a handful of backup messages, not the whole night, and
+    a worker never spins on a run that cannot start. The slots in ``execute`` stay the real cap:
+    two dispatchers at once cost at most a duplicate message, which its claim makes a no-op."""
+    from backups.tasks import run_backup
+
+    now = now or timezone.now()
+    sent = Q(status=BackupRun.Status.QUEUED, dispatched_at__gte=now - DISPATCH_TTL)
+    busy = BackupRun.objects.filter(Q(status=BackupRun.Status.RUNNING) | sent)
+    per_server = Counter(dict(busy.values_list("server_id").annotate(n=Count("pk"))))
+    room = settings.HAVN_BACKUP_PER_STORE - sum(per_server.values())
+    picked = []
+    waiting = (
+        BackupRun.objects.filter(status=BackupRun.Status.QUEUED)
+        .exclude(sent)
+        .order_by("-on_demand", "night", "pk")
+        .values_list("pk", "server_id")
+    )
+    for pk, server_id in waiting.iterator(chunk_size=500) if room > 0 else ():
+        if per_server[server_id] < settings.HAVN_BACKUP_PER_SERVER:
+            per_server[server_id] += 1
+            picked.append(pk)
+            if len(picked) == room:
+                break
+    BackupRun.objects.filter(pk__in=picked).update(dispatched_at=now)
+    for pk in picked:
+        transaction.on_commit(lambda pk=pk: run_backup.delay(pk))
+    return len(picked)
 
 
 def _slot_keys(run: BackupRun) -> list[list[str]]:
@@ -263,13 +298,17 @@ def _back_up(session, repo, item: Item, parent) -> None:
 
 
 def execute(run_id: int) -> str:
-    """Carry out one run. Returns its new status; ``queued`` means "try again later"."""
+    """Carry out one run. Returns its new status: ``queued`` means "try again later" (the
+    server did not answer), ``waiting`` "no free slot: a later dispatch sends it again"."""
     run = BackupRun.objects.filter(pk=run_id).first()
     if run is None or run.status != BackupRun.Status.QUEUED:
         return "skipped"
     slots = _slots(run)
-    if slots is None:
-        return BackupRun.Status.QUEUED  # the server or the store has its share of runs going
+    if slots is None:  # the server or the store has its share going: a later dispatch sends it
+        BackupRun.objects.filter(pk=run_id, status=BackupRun.Status.QUEUED).update(
+            dispatched_at=None
+        )
+        return WAITING
     try:
         run = claim(run_id)
         if run is None:
@@ -277,6 +316,7 @@ def execute(run_id: int) -> str:
         return _execute(run)
     finally:
         cache.delete_many(slots)
+        transaction.on_commit(dispatch)  # its slots are free: the next run may start
 
 
 def _execute(run: BackupRun) -> str:
@@ -301,8 +341,10 @@ def _execute(run: BackupRun) -> str:
 
         with repo.backup(source, parent, progress=progress) as session:
             _back_up(session, repo, item, parent)
-    except ssh.TransientSshError as exc:
-        BackupRun.objects.filter(pk=run.pk).update(status=BackupRun.Status.QUEUED, error=str(exc))
+    except ssh.TransientSshError as exc:  # the task tries again: still sent, still in flight
+        BackupRun.objects.filter(pk=run.pk).update(
+            status=BackupRun.Status.QUEUED, error=str(exc), dispatched_at=timezone.now()
+        )
         return BackupRun.Status.QUEUED
     except Exception as exc:  # noqa: BLE001 -- any failure is the run's, recorded for staff
         return _finish(run, BackupRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -360,8 +402,6 @@ STALE_AFTER = timedelta(hours=2)
 def resume_stale(now: datetime | None = None) -> int:
     """Put runs whose worker died (still "running" long after they started) back in the queue,
     freeing their slot; a snapshot is only ever written whole, so they start again cleanly."""
-    from backups.tasks import run_backup
-
     now = now or timezone.now()
     stale = list(
         BackupRun.objects.filter(status=BackupRun.Status.RUNNING, started_at__lt=now - STALE_AFTER)
@@ -371,9 +411,12 @@ def resume_stale(now: datetime | None = None) -> int:
             if cache.get(key) == run.pk:
                 cache.delete(key)
         BackupRun.objects.filter(pk=run.pk, status=BackupRun.Status.RUNNING).update(
-            status=BackupRun.Status.QUEUED, error="The worker running it stopped; resumed."
+            status=BackupRun.Status.QUEUED,
+            dispatched_at=None,
+            error="The worker running it stopped; resumed.",
         )
-        transaction.on_commit(lambda pk=run.pk: run_backup.delay(pk))
+    if stale:
+        transaction.on_commit(dispatch)
     return len(stale)
 
 
@@ -417,7 +460,6 @@ def report_problems(now: datetime | None = None) -> int:
 def request_backup(actor, kind: str, item_id: int) -> BackupRun:
     """An on-demand backup of one item, now: one run a day per item; asking again returns it,
     and asking again after it failed tries it again."""
-    from backups.tasks import run_backup
 
     item = item_of(kind, item_id)
     if item is None:
@@ -435,11 +477,11 @@ def request_backup(actor, kind: str, item_id: int) -> BackupRun:
         )
         retried = not created and BackupRun.objects.filter(
             pk=run.pk, status=BackupRun.Status.FAILED
-        ).update(status=BackupRun.Status.QUEUED, error="", finished_at=None)
+        ).update(status=BackupRun.Status.QUEUED, error="", finished_at=None, dispatched_at=None)
         if created or retried:
             audit.record(
                 actor, "backup.requested", customer=item.customer, target=f"{kind} {item.name}"
             )
-            transaction.on_commit(lambda: run_backup.delay(run.pk))
+            transaction.on_commit(dispatch)
             run.refresh_from_db()
     return run
