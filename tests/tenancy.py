@@ -612,6 +612,8 @@ PANEL: dict[str, PanelEntry] = {
         PUBLIC, kwargs=lambda world, customer: {"token": "forged-token"}
     ),
     "backups:recoveries": PanelEntry(STAFF),
+    # Prometheus' scrape endpoint: a bearer token, no session (404 while no token is set).
+    "backups:metrics": PanelEntry(PUBLIC),
     # Webhooks: B's endpoint under B's customer and under A's own.
     "webhooks:list": PanelEntry(
         CUSTOMER,
