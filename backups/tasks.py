@@ -11,6 +11,8 @@ def run_backup(self, run_id: int) -> str:
     """Idempotent: the run is claimed once; a retried or duplicate task finds it taken. A run
     with no free slot ends the task (``waiting``): the next dispatch sends it again."""
     status = runs.execute(run_id)
+    if status not in (runs.WAITING, "skipped"):
+        runs.dispatch()  # this run's slots are free: the next may start
     if status == BackupRun.Status.QUEUED:  # unreachable server: later, a bounded number of times
         if self.request.retries >= self.max_retries:
             runs.give_up(run_id)

@@ -316,7 +316,6 @@ def execute(run_id: int) -> str:
         return _execute(run)
     finally:
         cache.delete_many(slots)
-        transaction.on_commit(dispatch)  # its slots are free: the next run may start
 
 
 def _execute(run: BackupRun) -> str:
